@@ -1,0 +1,124 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/reportit/reportit/internal/clientip"
+	"github.com/reportit/reportit/internal/ratelimit"
+)
+
+// recover turns a panic into a 500 problem without leaking its detail.
+func (a *api) recover(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			a.log.Error("panic", "route", c.FullPath(), "panic", r)
+			if !c.Writer.Written() {
+				writeProblem(c, problemFor(codeInternal, "Something went wrong on our side. Please try again later."))
+			}
+		}
+	}()
+	c.Next()
+}
+
+// observe records metrics per route template. It logs nothing that could
+// identify a reporter: no address, no User-Agent, no path parameters.
+func (a *api) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := strconv.Itoa(c.Writer.Status())
+	a.metrics.requests.WithLabelValues(route, status).Inc()
+	a.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+}
+
+// bearer extracts the token from "Authorization: Bearer <token>".
+func bearer(c *gin.Context) (string, bool) {
+	h := c.GetHeader("Authorization")
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	t := strings.TrimSpace(h[len(prefix):])
+	return t, t != ""
+}
+
+// unauthorized answers 401 with one generic body, whatever was wrong with
+// the token: telling expired from forged helps nobody but an attacker.
+func (a *api) unauthorized(c *gin.Context, invalid bool) {
+	a.metrics.authFailures.Inc()
+	if invalid {
+		c.Header("WWW-Authenticate", `Bearer realm="reportit", error="invalid_token"`)
+	} else {
+		c.Header("WWW-Authenticate", `Bearer realm="reportit"`)
+	}
+	writeProblem(c, problemFor(codeUnauthorized, "A valid installation token is required. Get one from POST /v1/installations, or renew it."))
+}
+
+func (a *api) authenticate(c *gin.Context) {
+	raw, ok := bearer(c)
+	if !ok {
+		a.unauthorized(c, false)
+		return
+	}
+	inst, err := a.Tokens.Check(raw)
+	if err != nil {
+		a.unauthorized(c, true)
+		return
+	}
+	c.Set(ctxInstallation, inst)
+	c.Next()
+}
+
+// limitByClient applies the per-address policy (token issue and refresh).
+func (a *api) limitByClient(c *gin.Context) {
+	addr, _ := a.ClientIP.Client(c.Request.RemoteAddr, c.Request.Header)
+	a.limit(c, limitCheck{a.Policies.Tokens, clientip.Key(addr)})
+}
+
+// limitReports applies the per-installation policy and the global cap.
+func (a *api) limitReports(c *gin.Context) {
+	a.limit(c, limitCheck{a.Policies.Reports, c.GetString(ctxInstallation)}, limitCheck{a.Policies.Global, "global"})
+}
+
+type limitCheck struct {
+	policy ratelimit.Policy
+	id     string
+}
+
+func (a *api) limit(c *gin.Context, checks ...limitCheck) {
+	ds := make([]ratelimit.Decision, 0, len(checks))
+	for _, ch := range checks {
+		d, err := a.Limiter.Allow(c.Request.Context(), ch.policy, ch.id)
+		if err != nil {
+			// The limiter has its own fallback when its store fails; an
+			// error here is a bug, and refusing is the safe answer.
+			a.log.Error("rate limiter failed", "policy", ch.policy.Name, "err", err)
+			writeProblem(c, problemFor(codeServiceUnavailable, "Please try again shortly."))
+			return
+		}
+		ds = append(ds, d)
+		if !d.Allowed {
+			break
+		}
+	}
+	ratelimit.SetHeaders(c.Writer.Header(), ds...)
+	for _, d := range ds {
+		if !d.Allowed {
+			a.metrics.limited.WithLabelValues(d.Policy.Name).Inc()
+			writeProblem(c, problemFor(codeRateLimited, "You have sent too many requests. Please wait before trying again; the Retry-After header says how long."))
+			return
+		}
+	}
+	c.Next()
+}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/ulule/limiter/v3/drivers/store/memory"
+
+	"github.com/reportit/reportit/internal/clientip"
+	"github.com/reportit/reportit/internal/config"
+	"github.com/reportit/reportit/internal/hotline"
+	"github.com/reportit/reportit/internal/httpapi"
+	"github.com/reportit/reportit/internal/intake"
+	"github.com/reportit/reportit/internal/ratelimit"
+	"github.com/reportit/reportit/internal/sqlite"
+	"github.com/reportit/reportit/internal/token"
+)
+
+const usage = `reportit: report child sexual abuse material URLs to the right hotline.
+
+Usage:
+  reportit [serve] [flags]   run the service (default)
+  reportit rotate-keys       create a new token signing key; tokens signed by
+                             the previous key stay valid until they expire
+  reportit migrate           apply database migrations and exit
+  reportit help              this text
+
+Run "reportit serve -h" for the flags; each has a REPORTIT_* variable too.
+`
+
+// run is main without the process: testable, and returning an exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, args, getenv, stdout, stderr)
+	case "rotate-keys":
+		err = rotateKeys(args, getenv, stdout)
+	case "migrate":
+		err = migrate(args, getenv, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "reportit: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "reportit %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	started := time.Now()
+	cfg, err := config.Load("reportit serve", args, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	secret, err := loadOrCreateSecret(filepath.Join(cfg.DataDir, "secret.key"))
+	if err != nil {
+		return err
+	}
+	keys, err := token.OpenKeyring(filepath.Join(cfg.DataDir, "keys"), time.Now)
+	if err != nil {
+		return err
+	}
+	store, err := sqlite.Open(filepath.Join(cfg.DataDir, "reportit.db"))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing store", "err", err)
+		}
+	}()
+	dir, err := hotline.Seed()
+	if err != nil {
+		return err
+	}
+	if dir, err = dir.WithFallback(cfg.DefaultHotline); err != nil {
+		return err
+	}
+	svc, err := intake.New(store, dir, derive(secret, "intake"), time.Now)
+	if err != nil {
+		return err
+	}
+
+	memStore := memory.NewStore()
+	limits := ratelimit.New(memStore, derive(secret, "ratelimit"))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	gin.SetMode(gin.ReleaseMode)
+	router := httpapi.New(httpapi.Deps{
+		Reports:  svc,
+		Tokens:   token.NewInstallations(keys, cfg.Issuer, cfg.TokenTTL, time.Now),
+		Limiter:  limits,
+		Policies: httpapi.Policies{Tokens: cfg.Policies.Tokens, Reports: cfg.Policies.Reports, Global: cfg.Policies.Global},
+		ClientIP: clientip.New(cfg.Trusted),
+		Store:    store,
+		Registry: reg,
+		Log:      log,
+	})
+
+	srv := &http.Server{
+		Handler: router,
+		// Slow or idle clients must not tie up the server: bound every
+		// phase of a request, and the header size.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	// The address line on stdout lets scripts and tests use port 0.
+	fmt.Fprintf(stdout, "reportit listening on http://%s\n", ln.Addr())
+	log.Info("listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "startup_ms", time.Since(started).Milliseconds())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Stop accepting, let in-flight requests finish (their reports are
+	// committed before they answer), then close the store (deferred).
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownWait)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func rotateKeys(args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.Load("reportit rotate-keys", args, getenv)
+	if err != nil {
+		return err
+	}
+	keys, err := token.OpenKeyring(filepath.Join(cfg.DataDir, "keys"), time.Now)
+	if err != nil {
+		return err
+	}
+	kid, err := keys.Rotate()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "new signing key %s; tokens signed by the previous key stay valid until they expire\n", kid)
+	return nil
+}
+
+func migrate(args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.Load("reportit migrate", args, getenv)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	store, err := sqlite.Open(filepath.Join(cfg.DataDir, "reportit.db"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "migrations applied")
+	return store.Close()
+}
+
+// loadOrCreateSecret reads the server secret, creating 32 random bytes on
+// first start. It keys receipts, idempotency keys and rate-limit keys.
+func loadOrCreateSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) < 32 {
+			return nil, fmt.Errorf("%s: secret too short", path)
+		}
+		return b, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return b, f.Close()
+}
+
+// derive gives each use of the server secret its own key, so that no two
+// purposes ever share one.
+func derive(secret []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("reportit/" + purpose))
+	return m.Sum(nil)
+}
