@@ -28,6 +28,7 @@ import (
 	"github.com/reportit/reportit/internal/httpapi"
 	"github.com/reportit/reportit/internal/intake"
 	"github.com/reportit/reportit/internal/ratelimit"
+	"github.com/reportit/reportit/internal/report"
 	"github.com/reportit/reportit/internal/sqlite"
 	"github.com/reportit/reportit/internal/token"
 )
@@ -96,6 +97,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	issuer, err := token.NewIssuer(keys, cfg.Issuer, cfg.TokenTTL, time.Now)
+	if err != nil {
+		return err
+	}
+	verifier, err := token.NewVerifier(keys, cfg.Issuer, time.Now)
+	if err != nil {
+		return err
+	}
 	store, err := sqlite.Open(filepath.Join(cfg.DataDir, "reportit.db"))
 	if err != nil {
 		return err
@@ -126,7 +135,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	gin.SetMode(gin.ReleaseMode)
 	router := httpapi.New(httpapi.Deps{
 		Reports:  svc,
-		Tokens:   token.NewInstallations(keys, cfg.Issuer, cfg.TokenTTL, time.Now),
+		Tokens:   token.NewInstallations(issuer, verifier),
 		Limiter:  limits,
 		Policies: httpapi.Policies{Tokens: cfg.Policies.Tokens, Reports: cfg.Policies.Reports, Global: cfg.Policies.Global},
 		ClientIP: clientip.New(cfg.Trusted),
@@ -156,6 +165,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	go purgeIdempotency(ctx, store, log)
 	select {
 	case err := <-errc:
 		return err
@@ -201,12 +211,12 @@ func migrate(args []string, getenv func(string) string, stdout io.Writer) error 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
-	store, err := sqlite.Open(filepath.Join(cfg.DataDir, "reportit.db"))
+	applied, err := sqlite.Migrate(context.Background(), filepath.Join(cfg.DataDir, "reportit.db"))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, "migrations applied")
-	return store.Close()
+	fmt.Fprintf(stdout, "%d migrations applied %v\n", len(applied), applied)
+	return nil
 }
 
 // loadOrCreateSecret reads the server secret, creating 32 random bytes on
@@ -247,4 +257,23 @@ func derive(secret []byte, purpose string) []byte {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte("reportit/" + purpose))
 	return m.Sum(nil)
+}
+
+// purgeIdempotency forgets idempotency records older than a day, the window
+// in which a client may retry a report.
+func purgeIdempotency(ctx context.Context, store *sqlite.Store, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := store.PurgeIdempotency(ctx, time.Now().Add(-report.IdempotencyTTL)); err != nil {
+				log.Warn("purging idempotency records", "err", err)
+			} else if n > 0 {
+				log.Info("purged idempotency records", "count", n)
+			}
+		}
+	}
 }

@@ -59,8 +59,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type options struct {
 	tokens, reports, global string
@@ -113,7 +117,7 @@ func newEnv(t *testing.T, o options) *env {
 	reg := prometheus.NewRegistry()
 	h := httpapi.New(httpapi.Deps{
 		Reports:  svc,
-		Tokens:   token.NewInstallations(keys, "reportit", time.Hour, clk.Now),
+		Tokens:   installations(t, keys, "reportit", clk.Now),
 		Limiter:  ratelimit.New(memory.NewStore(), secret),
 		Policies: httpapi.Policies{Tokens: pol("tokens", o.tokens), Reports: pol("reports", o.reports), Global: pol("global", o.global)},
 		ClientIP: clientip.New(trusted),
@@ -505,14 +509,14 @@ func TestAuth(t *testing.T) {
 		return s
 	}()
 	expired := func() string {
-		old := token.NewInstallations(e.keys, "reportit", time.Hour, func() time.Time { return e.now().Add(-2 * time.Hour) })
+		old := installations(t, e.keys, "reportit", func() time.Time { return e.now().Add(-2 * time.Hour) })
 		s, _, err := old.NewInstallation()
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}()
-	otherIssuer, _, _ := token.NewInstallations(e.keys, "someone-else", time.Hour, e.now).NewInstallation()
+	otherIssuer, _, _ := installations(t, e.keys, "someone-else", e.now).NewInstallation()
 	tampered := parts[0] + "." + b64(strings.Replace(string(must(base64.RawURLEncoding.DecodeString(parts[1]))), `"sub":"`, `"sub":"x`, 1)) + "." + parts[2]
 	cases := map[string]string{
 		"missing":          "",
@@ -688,3 +692,16 @@ func TestNothingPrivateInLogsOrMetrics(t *testing.T) {
 }
 
 var _ = context.Background
+
+func installations(t *testing.T, keys *token.Keyring, issuer string, now func() time.Time) *token.Installations {
+	t.Helper()
+	iss, err := token.NewIssuer(keys, issuer, time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver, err := token.NewVerifier(keys, "reportit", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token.NewInstallations(iss, ver)
+}

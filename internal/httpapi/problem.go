@@ -157,4 +157,3 @@ func fromDomain(e *report.Error) Problem {
 	}
 	return p
 }
-

@@ -138,7 +138,7 @@ func (svc *Service) Status(ctx context.Context, reference, receipt string) (repo
 func (svc *Service) Directory() *hotline.Directory { return svc.dir }
 
 func canonical(field, raw string, required bool) (string, *report.Error) {
-	if raw == "" {
+	if strings.TrimSpace(raw) == "" {
 		if required {
 			return "", report.Errorf(report.CodeInvalid, field, "The address (URL) of what you are reporting is required.")
 		}

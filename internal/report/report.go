@@ -148,6 +148,10 @@ type Store interface {
 	Close() error
 }
 
+// IdempotencyTTL is how long a client may retry a report with the same
+// Idempotency-Key and get the same answer.
+const IdempotencyTTL = 24 * time.Hour
+
 // DedupWindow is how long the same URL to the same hotline counts as a
 // sighting of the first report rather than a new one.
 const DedupWindow = 24 * time.Hour

@@ -2,6 +2,7 @@ package weburl
 
 import (
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -33,6 +34,14 @@ func FuzzCanonicalize(f *testing.F) {
 		}
 		if !strings.HasPrefix(got, "http://") && !strings.HasPrefix(got, "https://") {
 			t.Fatalf("Canonicalize(%q) = %q: not http or https", raw, got)
+		}
+		// The output is an RFC 3986 URI any library can read: check with
+		// net/url, which refuses malformed escapes and characters. (Its
+		// String escapes sub-delims such as "!" in the userinfo, which RFC
+		// 3986 allows, so the round trip is only compared without one.)
+		u, err := url.Parse(got)
+		if err != nil || u.Host == "" || u.Opaque != "" || u.User == nil && u.String() != got {
+			t.Fatalf("Canonicalize(%q) = %q, which net/url reads as %q, %v", raw, got, u, err)
 		}
 		again, err := Canonicalize(got)
 		if err != nil {

@@ -1,8 +1,8 @@
 package weburl
 
 import (
+	"bytes"
 	"net/netip"
-	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
@@ -17,8 +17,9 @@ import (
 // STD3 rules, since underscores occur in real host names. appendHost checks
 // the ASCII result itself.
 //
-// It is built per call rather than kept in a package variable; only
-// non-ASCII and punycode hosts get here, and the cost is one small allocation.
+// It is built per call rather than kept in a package variable: only
+// non-ASCII and punycode hosts need it, and building it costs one small
+// allocation next to the several of the conversion itself.
 func hostProfile() *idna.Profile {
 	return idna.New(
 		idna.MapForLookup(),
@@ -93,8 +94,8 @@ func appendHost(buf []byte, host string) ([]byte, *report.Error) {
 	if !validDomain(name) {
 		return nil, fail(report.CodeURLMalformed, msgBadHost)
 	}
-	if localName(string(name)) {
-		if hasLabelSuffix(string(name), "localhost") {
+	if localName(name) {
+		if hasLabelSuffix(name, "localhost") {
 			return nil, fail(report.CodeURLHost, msgOwnDevice)
 		}
 		return nil, fail(report.CodeURLHost, msgLocalNet)
@@ -104,7 +105,7 @@ func appendHost(buf []byte, host string) ([]byte, *report.Error) {
 
 // containsACE reports whether a lower-case host may hold a punycode label.
 func containsACE(h []byte) bool {
-	return strings.Contains(string(h), "xn--")
+	return bytes.Contains(h, []byte("xn--"))
 }
 
 // validDomain checks a lower-case ASCII domain name: labels of 1 to 63
@@ -137,7 +138,7 @@ func validDomain(h []byte) bool {
 // localName reports whether a domain is one that only means something on the
 // reporter's own device or network (RFC 6761, RFC 6762, RFC 8375, and
 // ".internal" which ICANN reserved for private use).
-func localName(h string) bool {
+func localName(h []byte) bool {
 	for _, suffix := range [...]string{"localhost", "local", "internal", "home.arpa"} {
 		if hasLabelSuffix(h, suffix) {
 			return true
@@ -147,8 +148,8 @@ func localName(h string) bool {
 }
 
 // hasLabelSuffix reports whether h is suffix or ends in "."+suffix.
-func hasLabelSuffix(h, suffix string) bool {
-	return h == suffix || len(h) > len(suffix) && strings.HasSuffix(h, suffix) && h[len(h)-len(suffix)-1] == '.'
+func hasLabelSuffix(h []byte, suffix string) bool {
+	return string(h) == suffix || len(h) > len(suffix) && string(h[len(h)-len(suffix):]) == suffix && h[len(h)-len(suffix)-1] == '.'
 }
 
 // appendIPv6 appends "[addr]" in RFC 5952 form for the text between brackets.

@@ -33,6 +33,13 @@ const stackBuf = 512
 // Canonicalize checks that raw is an http or https URL a hotline can visit and
 // returns its canonical form. Errors are *report.Error with Field left empty.
 //
+// The canonical form has a lower-case scheme; a lower-case host, in punycode
+// if it is an international name, dotted decimal if it is an IPv4 address in
+// any legacy spelling, RFC 5952 form in brackets if IPv6; no default port; the
+// userinfo as sent; a path with dot segments resolved; and no bare "?" or "#".
+// Escapes get upper-case hex, characters RFC 3986 does not allow are encoded,
+// and in the userinfo and path escapes of unreserved characters are decoded.
+//
 // Canonicalize is idempotent: a URL it returns is returned unchanged.
 func Canonicalize(raw string) (string, error) {
 	s := strings.TrimSpace(raw)
@@ -100,9 +107,9 @@ func Canonicalize(raw string) (string, error) {
 		return "", err
 	}
 
-	fragment, hasFragment := "", false
+	fragment := ""
 	if i := strings.IndexByte(tail, '#'); i >= 0 {
-		tail, fragment, hasFragment = tail[:i], tail[i+1:], true
+		tail, fragment = tail[:i], tail[i+1:]
 	}
 	query := ""
 	if i := strings.IndexByte(tail, '?'); i >= 0 {
@@ -115,7 +122,7 @@ func Canonicalize(raw string) (string, error) {
 		buf = append(buf, '?')
 		buf = appendEscaped(buf, query, queryComponent)
 	}
-	if hasFragment && fragment != "" {
+	if fragment != "" {
 		buf = append(buf, '#')
 		buf = appendEscaped(buf, fragment, fragmentComponent)
 	}
@@ -136,7 +143,9 @@ func Canonicalize(raw string) (string, error) {
 // in an index.
 func Key(canonical string) string {
 	sum := sha256.Sum256([]byte(canonical))
-	return hex.EncodeToString(sum[:])
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 func removeTabsNewlines(s string) string {

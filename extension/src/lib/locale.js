@@ -80,3 +80,16 @@ export function createTranslator(messages, fallback = {}) {
     return entry ? formatMessage(entry, subs) : key;
   };
 }
+
+/** Each shipped language in its own name, for the language choice. */
+export const LANGUAGE_NAMES = Object.freeze({
+  en: 'English',
+  de: 'Deutsch',
+  fr: 'Français',
+  nl: 'Nederlands',
+  es: 'Español',
+  it: 'Italiano',
+  pl: 'Polski',
+  pt_PT: 'Português (Portugal)',
+  pt_BR: 'Português (Brasil)',
+});

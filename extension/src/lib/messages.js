@@ -2,7 +2,7 @@
 // Nothing else is accepted, and only from the extension's own pages.
 export const MSG = Object.freeze({
   PAGE_INIT: 'page.init', // settings, hotlines, server permission, outbox size
-  DRAFT_TAKE: 'draft.take', // the draft a context-menu click prepared
+  DRAFT_GET: 'draft.get', // the draft a context-menu click prepared
   REPORT_SUBMIT: 'report.submit', // build, queue and try to send a report
   REPORT_STATUS: 'report.status', // ask the server for one report's status
   HISTORY_GET: 'history.get', // the reporter's own reports and waiting ones

@@ -14,7 +14,8 @@ export const RENEW_MIN_MS = 5 * 60_000;
 export function tokenAction(auth, now) {
   if (!auth || typeof auth.token !== 'string' || !auth.token || !Number.isFinite(auth.expiresAt)) return 'obtain';
   if (auth.expiresAt <= now) return 'obtain'; // a refresh with an expired token is refused anyway
-  const life = Math.max(0, auth.expiresAt - (auth.issuedAt || now));
+  const issuedAt = Number.isFinite(auth.issuedAt) ? auth.issuedAt : now;
+  const life = Math.max(0, auth.expiresAt - issuedAt);
   const margin = Math.max(RENEW_MIN_MS, life * RENEW_FRACTION);
   return auth.expiresAt - now <= margin ? 'refresh' : 'use';
 }

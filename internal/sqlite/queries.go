@@ -1,0 +1,122 @@
+package sqlite
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// queriesSQL holds every statement outside the migrations, so that the SQL
+// of this dialect is in files, in one place, and the PostgreSQL store can
+// have its own set beside its own migrations.
+//
+//go:embed queries.sql
+var queriesSQL string
+
+// queries are the named statements of queries.sql.
+type queries struct {
+	createMigrationsTable, appliedMigrations, recordMigration string
+
+	findIdempotency, insertIdempotency, purgeIdempotency string
+	findPrimary, insertReport, addSighting               string
+	savepoint, releaseSavepoint, rollbackToSavepoint     string
+
+	status, sightings               string
+	integrityCheck, foreignKeyCheck string
+
+	journalMode, synchronous, foreignKeys, busyTimeout, queryOnly, tempStore string
+}
+
+var errQueries = errors.New("sqlite: bad query file")
+
+// loadQueries parses src and fills every field of queries, failing on a
+// missing or unknown name so that a typo shows at Open, not at first use.
+func loadQueries(src string) (*queries, error) {
+	named, err := parseQueries(src)
+	if err != nil {
+		return nil, err
+	}
+	q := new(queries)
+	fields := map[string]*string{
+		"createMigrationsTable": &q.createMigrationsTable,
+		"appliedMigrations":     &q.appliedMigrations,
+		"recordMigration":       &q.recordMigration,
+		"findIdempotency":       &q.findIdempotency,
+		"insertIdempotency":     &q.insertIdempotency,
+		"purgeIdempotency":      &q.purgeIdempotency,
+		"findPrimary":           &q.findPrimary,
+		"insertReport":          &q.insertReport,
+		"addSighting":           &q.addSighting,
+		"savepoint":             &q.savepoint,
+		"releaseSavepoint":      &q.releaseSavepoint,
+		"rollbackToSavepoint":   &q.rollbackToSavepoint,
+		"status":                &q.status,
+		"sightings":             &q.sightings,
+		"integrityCheck":        &q.integrityCheck,
+		"foreignKeyCheck":       &q.foreignKeyCheck,
+		"journalMode":           &q.journalMode,
+		"synchronous":           &q.synchronous,
+		"foreignKeys":           &q.foreignKeys,
+		"busyTimeout":           &q.busyTimeout,
+		"queryOnly":             &q.queryOnly,
+		"tempStore":             &q.tempStore,
+	}
+	for name, dst := range fields {
+		sql, ok := named[name]
+		if !ok {
+			return nil, fmt.Errorf("%w: no query named %q", errQueries, name)
+		}
+		*dst = sql
+		delete(named, name)
+	}
+	for name := range named {
+		return nil, fmt.Errorf("%w: unknown query %q", errQueries, name)
+	}
+	return q, nil
+}
+
+const nameMarker = "-- name:"
+
+// parseQueries splits src at "-- name: X" lines. Text before the first name
+// is a file comment; comment lines inside a query stay part of it.
+func parseQueries(src string) (map[string]string, error) {
+	named := make(map[string]string)
+	var name string
+	var body strings.Builder
+	flush := func() error {
+		if name == "" {
+			return nil
+		}
+		sql := strings.TrimSpace(body.String())
+		if sql == "" {
+			return fmt.Errorf("%w: query %q is empty", errQueries, name)
+		}
+		named[name] = sql
+		body.Reset()
+		return nil
+	}
+	for line := range strings.Lines(src) {
+		trimmed := strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(trimmed, nameMarker); ok {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+			name = strings.TrimSpace(rest)
+			if name == "" || strings.ContainsAny(name, " \t") {
+				return nil, fmt.Errorf("%w: bad name line %q", errQueries, trimmed)
+			}
+			if _, dup := named[name]; dup {
+				return nil, fmt.Errorf("%w: query %q defined twice", errQueries, name)
+			}
+			continue
+		}
+		if name != "" {
+			body.WriteString(line)
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return named, nil
+}
