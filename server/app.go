@@ -13,8 +13,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -38,7 +40,9 @@ const usage = `reportit: report child sexual abuse material URLs to the right ho
 Usage:
   reportit [serve] [flags]   run the service (default)
   reportit rotate-keys       create a new token signing key; tokens signed by
-                             the previous key stay valid until they expire
+                             the previous key stay valid until they expire;
+                             running servers follow within a minute, or at
+                             once on SIGHUP
   reportit migrate           apply database migrations and exit
   reportit help              this text
 
@@ -166,6 +170,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	go purgeIdempotency(ctx, store, log)
+	go reloadKeysOnHangup(ctx, keys, log)
 	select {
 	case err := <-errc:
 		return err
@@ -273,6 +278,26 @@ func purgeIdempotency(ctx context.Context, store *sqlite.Store, log *slog.Logger
 				log.Warn("purging idempotency records", "err", err)
 			} else if n > 0 {
 				log.Info("purged idempotency records", "count", n)
+			}
+		}
+	}
+}
+
+// reloadKeysOnHangup makes a key rotation by "reportit rotate-keys" take
+// effect at once on SIGHUP; without it the server notices within a minute.
+func reloadKeysOnHangup(ctx context.Context, keys *token.Keyring, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := keys.Reload(); err != nil {
+				log.Error("reloading signing keys", "err", err)
+			} else {
+				log.Info("signing keys reloaded", "active_kid", keys.ActiveKID())
 			}
 		}
 	}

@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 type proc struct {
 	cmd    *exec.Cmd
 	base   string
-	stderr *bytes.Buffer
+	stderr *lockedBuffer
 	done   chan error
 }
 
@@ -55,7 +55,7 @@ func start(t *testing.T, dataDir string, env ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -234,6 +234,15 @@ func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
 	if _, ok := p.submit(old, 1); !ok {
 		t.Fatal("token signed before rotation refused by the running server")
 	}
+	// The server follows a rotation within a minute by itself; SIGHUP makes
+	// it immediate.
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(p.stderr.String(), "signing keys reloaded") })
+	if _, ok := p.submit(old, 3); !ok {
+		t.Fatal("token signed before rotation refused after reload")
+	}
 	fresh := p.token(t)
 	kid := func(tok string) string {
 		seg := strings.Split(tok, ".")[0]
@@ -298,3 +307,28 @@ func TestCommandLine(t *testing.T) {
 func base64Decode(s string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(s)
 }
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("condition not met within 5 s")
+}
+
+// lockedBuffer collects a child's stderr, written by exec's copying
+// goroutine while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
