@@ -20,6 +20,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/ulule/limiter/v3"
 	"github.com/ulule/limiter/v3/drivers/store/memory"
 
 	"github.com/reportit/reportit/internal/clientip"
@@ -33,7 +34,7 @@ import (
 
 // env is a real router over a real SQLite file, real keys and a real limiter.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	handler http.Handler
 	keys    *token.Keyring
 	logs    *syncBuffer
@@ -71,7 +72,7 @@ type options struct {
 	trusted                 string
 }
 
-func newEnv(t *testing.T, o options) *env {
+func newEnv(t testing.TB, o options) *env {
 	t.Helper()
 	if o.tokens == "" {
 		o.tokens = "1000-H"
@@ -118,7 +119,7 @@ func newEnv(t *testing.T, o options) *env {
 	h := httpapi.New(httpapi.Deps{
 		Reports:  svc,
 		Tokens:   installations(t, keys, "reportit", clk.Now),
-		Limiter:  ratelimit.New(memory.NewStore(), secret),
+		Limiter:  ratelimit.New(memory.NewStoreWithOptions(limiter.StoreOptions{Prefix: "limiter"}), secret),
 		Policies: httpapi.Policies{Tokens: pol("tokens", o.tokens), Reports: pol("reports", o.reports), Global: pol("global", o.global)},
 		ClientIP: clientip.New(trusted),
 		Store:    store,
@@ -141,7 +142,7 @@ type resp struct {
 	body   []byte
 }
 
-func (r resp) json(t *testing.T) map[string]any {
+func (r resp) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -517,17 +518,52 @@ func TestAuth(t *testing.T) {
 		return s
 	}()
 	otherIssuer, _, _ := installations(t, e.keys, "someone-else", e.now).NewInstallation()
+	hotlineIssuer, err := token.NewIssuer(e.keys, "reportit", time.Hour, e.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hotlineTok, _, err := hotlineIssuer.Issue(token.Hotline, "hotline-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknownKid := func() string {
+		t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"iss": "reportit", "aud": "reportit-api", "sub": "i1",
+			"exp": e.now().Add(time.Hour).Unix(), "iat": e.now().Unix(), "jti": "j"})
+		t.Header["kid"] = "no-such-key"
+		t.Header["typ"] = "reportit-installation+jwt"
+		s, _ := t.SignedString(foreign)
+		return s
+	}()
+	// The classic confusion attack: HS256 with the published public key as
+	// the HMAC secret.
+	hsWithPublicKey := func() string {
+		var set struct {
+			Keys []struct{ X string } `json:"keys"`
+		}
+		json.Unmarshal(e.keys.JWKS(), &set)
+		x, _ := base64.RawURLEncoding.DecodeString(set.Keys[0].X)
+		t := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iss": "reportit", "aud": "reportit-api", "sub": "i1",
+			"exp": e.now().Add(time.Hour).Unix(), "iat": e.now().Unix(), "jti": "j"})
+		t.Header["kid"] = kid
+		t.Header["typ"] = "reportit-installation+jwt"
+		s, _ := t.SignedString(x)
+		return s
+	}()
 	tampered := parts[0] + "." + b64(strings.Replace(string(must(base64.RawURLEncoding.DecodeString(parts[1]))), `"sub":"`, `"sub":"x`, 1)) + "." + parts[2]
 	cases := map[string]string{
-		"missing":          "",
-		"basic scheme":     "Basic dXNlcjpwYXNz",
-		"garbage":          "Bearer not-a-token",
-		"alg none":         "Bearer " + b64(`{"alg":"none","typ":"reportit-installation+jwt","kid":"`+kid+`"}`) + "." + b64(claims) + ".",
-		"expired":          "Bearer " + expired,
-		"tampered payload": "Bearer " + tampered,
-		"foreign key":      "Bearer " + foreignTok,
-		"other issuer":     "Bearer " + otherIssuer,
-		"huge":             "Bearer " + strings.Repeat("A", 1<<20),
+		"missing":           "",
+		"basic scheme":      "Basic dXNlcjpwYXNz",
+		"garbage":           "Bearer not-a-token",
+		"alg none":          "Bearer " + b64(`{"alg":"none","typ":"reportit-installation+jwt","kid":"`+kid+`"}`) + "." + b64(claims) + ".",
+		"expired":           "Bearer " + expired,
+		"tampered payload":  "Bearer " + tampered,
+		"foreign key":       "Bearer " + foreignTok,
+		"other issuer":      "Bearer " + otherIssuer,
+		"hotline token":     "Bearer " + hotlineTok,
+		"unknown kid":       "Bearer " + unknownKid,
+		"HS256 public key":  "Bearer " + hsWithPublicKey,
+		"lower-case scheme": "bearer " + tampered,
+		"huge":              "Bearer " + strings.Repeat("A", 1<<20),
 	}
 	var bodies [][]byte
 	for name, auth := range cases {
@@ -628,11 +664,19 @@ func TestRateLimits(t *testing.T) {
 		if !strings.Contains(r.header.Get("RateLimit-Policy"), `"reports";q=2;w=3600`) {
 			t.Errorf("policy header %q", r.header.Get("RateLimit-Policy"))
 		}
-		if r := e.submit(b, newKey(), goodBody); r.code != 202 {
+		r = e.submit(b, newKey(), goodBody)
+		if r.code != 202 {
 			t.Fatalf("b: %d", r.code)
 		}
+		if strings.Contains(r.header.Get("RateLimit"), "global") {
+			t.Errorf("global volume shown to a client: %q", r.header.Get("RateLimit"))
+		}
 		// The global cap (3) is now reached for everyone.
-		wantProblem(t, e.submit(b, newKey(), goodBody), 429, "rate-limited")
+		r = e.submit(b, newKey(), goodBody)
+		wantProblem(t, r, 429, "rate-limited")
+		if !strings.Contains(r.header.Get("RateLimit-Policy"), `"global";q=3`) {
+			t.Errorf("refusal by the global cap does not name it: %q", r.header.Get("RateLimit-Policy"))
+		}
 	})
 }
 
@@ -693,7 +737,7 @@ func TestNothingPrivateInLogsOrMetrics(t *testing.T) {
 
 var _ = context.Background
 
-func installations(t *testing.T, keys *token.Keyring, issuer string, now func() time.Time) *token.Installations {
+func installations(t testing.TB, keys *token.Keyring, issuer string, now func() time.Time) *token.Installations {
 	t.Helper()
 	iss, err := token.NewIssuer(keys, issuer, time.Hour, now)
 	if err != nil {

@@ -83,17 +83,20 @@ func (a *api) authenticate(c *gin.Context) {
 // limitByClient applies the per-address policy (token issue and refresh).
 func (a *api) limitByClient(c *gin.Context) {
 	addr, _ := a.ClientIP.Client(c.Request.RemoteAddr, c.Request.Header)
-	a.limit(c, limitCheck{a.Policies.Tokens, clientip.Key(addr)})
+	a.limit(c, limitCheck{a.Policies.Tokens, clientip.Key(addr), true})
 }
 
 // limitReports applies the per-installation policy and the global cap.
 func (a *api) limitReports(c *gin.Context) {
-	a.limit(c, limitCheck{a.Policies.Reports, c.GetString(ctxInstallation)}, limitCheck{a.Policies.Global, "global"})
+	// The global cap's remaining count would tell anyone the overall report
+	// volume, so it is only shown when it is what refuses the request.
+	a.limit(c, limitCheck{a.Policies.Reports, c.GetString(ctxInstallation), true}, limitCheck{a.Policies.Global, "global", false})
 }
 
 type limitCheck struct {
 	policy ratelimit.Policy
 	id     string
+	public bool // headers for this policy are sent even when it allows
 }
 
 func (a *api) limit(c *gin.Context, checks ...limitCheck) {
@@ -107,7 +110,9 @@ func (a *api) limit(c *gin.Context, checks ...limitCheck) {
 			writeProblem(c, problemFor(codeServiceUnavailable, "Please try again shortly."))
 			return
 		}
-		ds = append(ds, d)
+		if ch.public || !d.Allowed {
+			ds = append(ds, d)
+		}
 		if !d.Allowed {
 			break
 		}

@@ -89,7 +89,8 @@ func WithStoreCooldown(d time.Duration) Option {
 }
 
 // WithFallbackHook sets a function called, synchronously, for every decision
-// made by the fallback, for metrics and logs. storeErr is the store's error,
+// made by the fallback (but those for requests whose context had ended),
+// for metrics and logs. storeErr is the store's error,
 // or nil when the store was skipped because it failed less than the
 // cool-down ago. It must be quick and must not log identifiers (it is given
 // none).
@@ -107,7 +108,8 @@ func WithFallbackHook(fn func(policy string, storeErr error)) Option {
 // from in-process counters under the same keys with the policy's limit
 // divided by the fallback divisor, counts the fallback (Fallbacks and
 // WithFallbackHook), and skips the store for the cool-down. A store error
-// caused by the request's own context ending does not start a cool-down.
+// caused by the request's own context ending does not start a cool-down and
+// is not counted.
 func New(store limiter.Store, secret []byte, opts ...Option) *Limiter {
 	if store == nil {
 		panic("ratelimit: New with a nil store")
@@ -139,20 +141,24 @@ func (l *Limiter) Allow(ctx context.Context, p Policy, id string) (Decision, err
 	now := l.now()
 	key := l.Key(now, p.Name, id)
 	var storeErr error
-	if true {
+	if now.UnixNano() >= l.downUntil.Load() {
 		c, err := l.get(ctx, key, p.Rate)
 		if err == nil {
 			return decide(p, c, now, false), nil
 		}
 		storeErr = err
-		// A request whose client went away says nothing about the store.
-		if ctx.Err() == nil && l.cooldown > 0 {
+	}
+	// A request whose client went away says nothing about the store: it
+	// neither starts a cool-down nor counts as a fallback (it would raise
+	// store alarms on every hang-up).
+	if ctx.Err() == nil {
+		if storeErr != nil && l.cooldown > 0 {
 			l.downUntil.Store(now.Add(l.cooldown).UnixNano())
 		}
-	}
-	l.fallbacks.Add(1)
-	if l.onFall != nil {
-		l.onFall(p.Name, storeErr)
+		l.fallbacks.Add(1)
+		if l.onFall != nil {
+			l.onFall(p.Name, storeErr)
+		}
 	}
 	fp := Policy{Name: p.Name, Rate: divide(p.Rate, l.divisor)}
 	return decide(fp, l.fallback.get(key, fp.Rate, now), now, true), nil
@@ -168,7 +174,8 @@ func (l *Limiter) get(ctx context.Context, key string, r limiter.Rate) (c limite
 	return l.store.Get(ctx, key, r)
 }
 
-// Fallbacks is the number of decisions made by the fallback since New.
+// Fallbacks is the number of decisions made by the fallback since New,
+// not counting requests whose context had ended.
 func (l *Limiter) Fallbacks() uint64 { return l.fallbacks.Load() }
 
 func decide(p Policy, c limiter.Context, now time.Time, fallback bool) Decision {
