@@ -64,8 +64,12 @@ type Deps struct {
 	Policies Policies
 	ClientIP *clientip.Resolver
 	Store    Pinger
-	Registry *prometheus.Registry
-	Log      *slog.Logger
+	// Pull and HotlineTokens serve the hotline pull API; both nil leaves
+	// it out.
+	Pull          HotlinePull
+	HotlineTokens HotlineTokens
+	Registry      *prometheus.Registry
+	Log           *slog.Logger
 }
 
 type api struct {
@@ -108,6 +112,9 @@ func New(d Deps) *gin.Engine {
 	v1.POST("/reports", a.authenticate, a.limitReports, a.submitReport)
 	v1.GET("/reports/:reference", a.reportStatus)
 	v1.GET("/hotlines", a.hotlines)
+	if d.Pull != nil && d.HotlineTokens != nil {
+		a.hotlineRoutes(r)
+	}
 	return r
 }
 

@@ -48,6 +48,7 @@ const (
 	codeValidationFailed    report.Code = "validation-failed"
 	codeServiceUnavailable  report.Code = "unavailable"
 	codeUnacceptableReceipt report.Code = "receipt-missing"
+	codeInvalidGrant        report.Code = "invalid-grant"
 )
 
 // problems is the one table from a code to its HTTP status and title.
@@ -78,6 +79,7 @@ var problems = map[report.Code]struct {
 	codeMethodNotAllowed:           {http.StatusMethodNotAllowed, "Method not allowed"},
 	codeInternal:                   {http.StatusInternalServerError, "Internal error"},
 	codeUnacceptableReceipt:        {http.StatusNotFound, "Report not found"},
+	codeInvalidGrant:               {http.StatusBadRequest, "Unsupported grant type"},
 }
 
 // ProblemCodes lists every code the API can answer with (for the docs test).
