@@ -9,16 +9,22 @@ import { installMenus, onMenuClicked } from './bg/menus.js';
 import { flushOutbox, OUTBOX_ALARM } from './bg/outbox-runner.js';
 import { initSettings } from './bg/settings.js';
 
-ext.runtime.onInstalled.addListener(async () => {
+ext.runtime.onInstalled.addListener(async ({ reason }) => {
   await initSettings();
   await installMenus();
-  await flushOutbox();
+  // On first install, show where reports will go (the country was guessed
+  // from the browser's language) and how privacy is kept.
+  if (reason === 'install') ext.runtime.openOptionsPage().catch(() => {});
+  // After an update (or a reload of an unpacked build) nothing should wait
+  // for the alarm: try what is queued now.
+  await flushOutbox({ all: true });
 });
 
 ext.runtime.onStartup.addListener(async () => {
   await installMenus();
-  // Alarms may not survive a browser restart: retry what waited.
-  await flushOutbox();
+  // The network may well be back after a restart, and alarms may not have
+  // survived it: try everything that waits, now.
+  await flushOutbox({ all: true });
 });
 
 ext.contextMenus.onClicked.addListener((info, tab) => {

@@ -149,8 +149,9 @@ type Store interface {
 }
 
 // IdempotencyTTL is how long a client may retry a report with the same
-// Idempotency-Key and get the same answer.
-const IdempotencyTTL = 24 * time.Hour
+// Idempotency-Key and get the same answer. The extension queues reports
+// while offline and may retry days later, so this is a week, not a day.
+const IdempotencyTTL = 7 * 24 * time.Hour
 
 // DedupWindow is how long the same URL to the same hotline counts as a
 // sighting of the first report rather than a new one.

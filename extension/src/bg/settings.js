@@ -22,7 +22,9 @@ export async function readManaged() {
 }
 
 export function guessCountry() {
-  const tags = [ext.i18n.getUILanguage(), ...(globalThis.navigator?.languages || [])];
+  // The languages the person asks websites for ("de-AT") say more about where
+  // they are than the language of the browser's menus, often left at en-US.
+  const tags = [...(globalThis.navigator?.languages || []), ext.i18n.getUILanguage()];
   return countryFromLocales(tags);
 }
 

@@ -2,8 +2,8 @@
 // reporter hears about a problem before sending, in their own language; the
 // server stays the authority and its answer is shown when the two disagree.
 
-/** Longest URL we keep in the outbox; the server has its own limit. */
-export const MAX_URL_LENGTH = 8192;
+/** Longest URL accepted, as sent and as normalised: the server's limit (bytes; URLs here are ASCII once parsed). */
+export const MAX_URL_LENGTH = 4096;
 
 /** Codes match the server's problem types (the last part of the type URI). */
 export const URL_OK = 'ok';
@@ -28,14 +28,15 @@ export function isContentUrl(raw) {
 }
 
 /**
- * Checks a URL a reporter wants to report.
+ * Checks a URL a reporter wants to report, with the server's rules
+ * (internal/weburl): the scheme first, then the length, then the host.
  * @returns {{code: string, url?: string}} code URL_OK with the normalised URL, or a rule code.
  */
 export function checkReportUrl(raw) {
   if (typeof raw !== 'string' || raw.trim() === '') return { code: URL_MALFORMED };
   // Decide data:/blob: before anything else, so such a string is never parsed or kept.
   if (isContentUrl(raw)) return { code: URL_IS_CONTENT };
-  if (raw.length > MAX_URL_LENGTH) return { code: URL_TOO_LONG };
+  if (raw.trim().length > MAX_URL_LENGTH) return { code: URL_TOO_LONG };
   let u;
   try {
     u = new URL(raw.trim());
@@ -43,23 +44,29 @@ export function checkReportUrl(raw) {
     return { code: URL_MALFORMED };
   }
   if (!WEB_SCHEMES.has(u.protocol)) return { code: URL_SCHEME };
+  if (u.href.length > MAX_URL_LENGTH) return { code: URL_TOO_LONG };
   if (!isPublicHost(u.hostname)) return { code: URL_HOST };
   return { code: URL_OK, url: u.href };
 }
 
+// Names that only mean something on the reporter's own device or network
+// (RFC 6761, RFC 6762, RFC 8375, and ".internal").
+const LOCAL_SUFFIXES = ['localhost', 'local', 'internal', 'home.arpa'];
+
 /**
- * Can a hotline on the internet reach this host? Loopback, private,
- * link-local and single-label names cannot be visited from outside.
+ * Can a hotline on the internet reach this host (as the URL parser gives
+ * it)? Loopback, private, link-local, reserved and local-only names cannot.
  */
 export function isPublicHost(hostname) {
   const host = hostname.toLowerCase().replace(/\.$/, '');
   if (host === '') return false;
-  if (host.startsWith('[')) return isPublicIPv6(host.slice(1, -1));
+  if (host.startsWith('[')) {
+    const v6 = parseIPv6(host.slice(1, -1));
+    return v6 ? isPublicIPv6(v6) : false;
+  }
   const v4 = parseIPv4(host);
   if (v4) return isPublicIPv4(v4);
-  if (host === 'localhost' || host.endsWith('.localhost')) return false;
-  if (host.endsWith('.local') || host.endsWith('.internal') || host.endsWith('.home.arpa')) return false;
-  return host.includes('.');
+  return !LOCAL_SUFFIXES.some((sfx) => host === sfx || host.endsWith(`.${sfx}`));
 }
 
 function parseIPv4(host) {
@@ -70,33 +77,65 @@ function parseIPv4(host) {
   return parts.every((p) => p <= 255) ? parts : null;
 }
 
-function isPublicIPv4([a, b]) {
+function isPublicIPv4([a, b, c]) {
   if (a === 0 || a === 10 || a === 127) return false; // this network, private, loopback
   if (a === 169 && b === 254) return false; // link-local
   if (a === 172 && b >= 16 && b <= 31) return false;
   if (a === 192 && b === 168) return false;
   if (a === 100 && b >= 64 && b <= 127) return false; // carrier-grade NAT
-  if (a >= 224) return false; // multicast and reserved
+  if (a === 192 && b === 0 && (c === 0 || c === 2)) return false; // IETF assignments, TEST-NET-1
+  if (a === 198 && (b === 18 || b === 19)) return false; // benchmarking
+  if (a === 198 && b === 51 && c === 100) return false; // TEST-NET-2
+  if (a === 203 && b === 0 && c === 113) return false; // TEST-NET-3
+  if (a >= 224) return false; // multicast, reserved, broadcast
   return true;
 }
 
-function isPublicIPv6(addr) {
-  const a = addr.toLowerCase();
-  if (a === '::' || a === '::1') return false;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
-  if (mapped) {
-    const v4 = parseIPv4(mapped[1]);
-    return v4 ? isPublicIPv4(v4) : false;
+/** Parses an IPv6 address into 16 bytes, or null. */
+export function parseIPv6(text) {
+  let s = text.toLowerCase();
+  let tail = [];
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (dotted) {
+    const v4 = parseIPv4(dotted[1]);
+    if (!v4) return null;
+    tail = v4;
+    s = `${s.slice(0, -dotted[1].length)}0:0`;
   }
-  const mappedHex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(a);
-  if (mappedHex) {
-    const hi = parseInt(mappedHex[1], 16);
-    return isPublicIPv4([hi >> 8, hi & 0xff]);
+  const halves = s.split('::');
+  if (halves.length > 2) return null;
+  const groups = (h) => (h === '' ? [] : h.split(':'));
+  const head = groups(halves[0]);
+  const rest = halves.length === 2 ? groups(halves[1]) : [];
+  const missing = 8 - head.length - rest.length;
+  if ((halves.length === 1 && missing !== 0) || missing < 0) return null;
+  const all = [...head, ...Array(halves.length === 2 ? missing : 0).fill('0'), ...rest];
+  if (all.length !== 8 || !all.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return null;
+  const bytes = all.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]);
+  if (tail.length === 4) bytes.splice(12, 4, ...tail);
+  return bytes;
+}
+
+const zero = (b) => b.every((x) => x === 0);
+
+function isPublicIPv6(b) {
+  if (zero(b.slice(0, 15)) && (b[15] === 0 || b[15] === 1)) return false; // :: and ::1
+  if (zero(b.slice(0, 12))) return isPublicIPv4(b.slice(12)); // IPv4-compatible
+  if (zero(b.slice(0, 10)) && b[10] === 0xff && b[11] === 0xff) return isPublicIPv4(b.slice(12)); // IPv4-mapped
+  if (zero(b.slice(0, 8)) && b[8] === 0xff && b[9] === 0xff && b[10] === 0 && b[11] === 0) return isPublicIPv4(b.slice(12)); // IPv4-translated
+  if (b[0] === 0 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b) {
+    if (zero(b.slice(4, 12))) return isPublicIPv4(b.slice(12)); // NAT64
+    if (b[4] === 0 && b[5] === 1) return false; // local-use NAT64
   }
-  const first = parseInt(a.split(':')[0] || '0', 16);
-  if ((first & 0xfe00) === 0xfc00) return false; // unique local fc00::/7
-  if ((first & 0xffc0) === 0xfe80) return false; // link-local fe80::/10
-  if ((first & 0xff00) === 0xff00) return false; // multicast
+  if (b[0] === 0x20 && b[1] === 0x02) return isPublicIPv4(b.slice(2, 6)); // 6to4
+  if ((b[0] & 0xfe) === 0xfc) return false; // unique local fc00::/7
+  if (b[0] === 0xfe && (b[1] & 0xc0) === 0x80) return false; // link-local fe80::/10
+  if (b[0] === 0xfe && (b[1] & 0xc0) === 0xc0) return false; // site-local fec0::/10
+  if (b[0] === 0xff) return false; // multicast
+  if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0x0d && b[3] === 0xb8) return false; // documentation
+  if (b[0] === 0x3f && b[1] === 0xff && (b[2] & 0xf0) === 0) return false; // documentation 3fff::/20
+  if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0 && b[3] === 0x02 && b[4] === 0 && b[5] === 0) return false; // benchmarking
+  if (b[0] === 0x01 && zero(b.slice(1, 8))) return false; // discard-only 100::/64
   return true;
 }
 

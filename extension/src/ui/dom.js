@@ -54,10 +54,13 @@ export function show(el, visible = true) {
   el.hidden = !visible;
 }
 
-/** Formats a time in the page's language. */
+/** Formats a time in the page's language, in the browser's regional style when they share a language. */
 export function formatTime(ms, locale) {
+  const lang = locale.split('_')[0];
+  const browser = globalThis.navigator?.language || '';
+  const tag = browser.split('-')[0] === lang ? browser : locale.replace('_', '-');
   try {
-    return new Intl.DateTimeFormat(locale.replace('_', '-'), { dateStyle: 'medium', timeStyle: 'short' }).format(ms);
+    return new Intl.DateTimeFormat(tag, { dateStyle: 'medium', timeStyle: 'short' }).format(ms);
   } catch {
     return new Date(ms).toISOString();
   }

@@ -58,7 +58,8 @@ export async function waitFor(fn, { timeoutMs = 10_000, intervalMs = 100, what =
 /**
  * Which server the tests run against: REPORTIT_E2E_SERVER=real|mock, or by
  * default the real one when ../server exists. The real binary is built once
- * per test file with `go build -o <tmp>/reportit ./server`.
+ * per test file with `go build -o <tmp>/reportit ./server`, unless
+ * REPORTIT_SERVER_BIN names one already built.
  */
 export function serverKind() {
   const want = process.env.REPORTIT_E2E_SERVER || 'auto';
@@ -66,7 +67,7 @@ export function serverKind() {
   return fs.existsSync(path.join(REPO_ROOT, 'server')) ? 'real' : 'mock';
 }
 
-let builtBinary = null;
+let builtBinary = process.env.REPORTIT_SERVER_BIN || null; // a binary built beforehand, e.g. by CI
 function buildServerBinary() {
   if (builtBinary) return builtBinary;
   const out = path.join(tmpDir('bin'), 'reportit');
@@ -209,9 +210,18 @@ export async function launch(extDir, userDataDir = tmpDir('profile')) {
     ],
     viewport: { width: 1000, height: 800 },
     locale: 'en-GB',
+    // The browser's own language (i18n.getUILanguage, navigator.languages in
+    // the worker) comes from the environment on Linux.
+    env: { ...process.env, LANG: 'en_GB.UTF-8', LANGUAGE: 'en_GB:en' },
   });
   const worker = context.serviceWorkers()[0] || (await context.waitForEvent('serviceworker', { timeout: 15_000 }));
   const extensionId = new URL(worker.url()).host;
+  // On install the extension opens its options page once (first run). Wait
+  // for it and close it, so it cannot become the active tab mid-test.
+  const welcome = await waitFor(() => context.pages().find((p) => p.url().startsWith(`chrome-extension://${extensionId}/ui/options.html`)), {
+    what: 'the first-run options page',
+  });
+  await welcome.close();
   const cdp = await context.browser().newBrowserCDPSession();
   // Pages that stand for the web: the network is closed, so they are served here.
   await context.route(/^https:\/\/(www\.)?example\.(com|org)\//, (route) =>
@@ -272,9 +282,10 @@ export async function openPopup(browser, tab, { width = 380, height = 600 } = {}
   return popup;
 }
 
-export async function screenshot(page, name) {
+/** Saves test-artifacts/<name>.png: the viewport, or the whole page. */
+export async function screenshot(page, name, { fullPage = false } = {}) {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage });
 }
 
 /** Runs axe-core in the page; returns violations of serious or critical impact. */

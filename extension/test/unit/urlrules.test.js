@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  parseIPv6,
   checkReportUrl,
   checkServerUrl,
   isContentUrl,
@@ -15,7 +16,8 @@ test('checkReportUrl accepts public http and https addresses', () => {
     ['http://example.org', 'http://example.org/'],
     ['  https://EXAMPLE.com/x  ', 'https://example.com/x'],
     ['https://8.8.8.8/x', 'https://8.8.8.8/x'],
-    ['https://[2001:db8::1]/x', 'https://[2001:db8::1]/x'],
+    ['https://[2a00:1450:4001::200e]/x', 'https://[2a00:1450:4001::200e]/x'],
+    ['http://router/', 'http://router/'],
     ['https://xn--bcher-kva.example/', 'https://xn--bcher-kva.example/'],
   ]) {
     assert.deepEqual(checkReportUrl(raw), { code: 'ok', url: want }, raw);
@@ -61,13 +63,27 @@ test('hosts a hotline cannot reach are refused as url-host', () => {
     'http://[fd00::1]/',
     'http://[fe80::1]/',
     'http://[::ffff:127.0.0.1]/',
-    'http://router/',
     'http://printer.local/',
+    'http://db.internal/',
+    'http://192.0.2.1/',
+    'http://198.51.100.7/',
+    'http://203.0.113.9/',
+    'http://198.18.0.1/',
+    'http://224.0.0.1/',
+    'http://[2001:db8::1]/',
+    'http://[fec0::1]/',
+    'http://[ff02::1]/',
+    'http://[64:ff9b::a00:1]/',
+    'http://[2002:c0a8:101::]/',
+    'http://[::7f00:1]/',
     'http://nas.home.arpa/',
   ]) {
     assert.equal(checkReportUrl(raw).code, 'url-host', raw);
   }
   assert.equal(isPublicHost('172.32.0.1'), true);
+  assert.equal(isPublicHost('[64:ff9b::808:808]'), true, 'NAT64 of a public address');
+  assert.equal(isPublicHost('[2002:808:808::]'), true, '6to4 of a public address');
+  assert.equal(isPublicHost('[::ffff:8.8.8.8]'), true);
   assert.equal(isPublicHost('example.com.'), true);
 });
 
@@ -93,4 +109,12 @@ test('checkServerUrl wants https, or http on this computer only', () => {
 test('originPattern covers every port of the server host', () => {
   assert.equal(originPattern('http://127.0.0.1:8080'), 'http://127.0.0.1/*');
   assert.equal(originPattern('https://report.example.org/base'), 'https://report.example.org/*');
+});
+
+test('parseIPv6 expands every written form', () => {
+  assert.deepEqual(parseIPv6('::1'), [...Array(15).fill(0), 1]);
+  assert.deepEqual(parseIPv6('2001:db8::'), [0x20, 0x01, 0x0d, 0xb8, ...Array(12).fill(0)]);
+  assert.deepEqual(parseIPv6('::ffff:127.0.0.1').slice(10), [0xff, 0xff, 127, 0, 0, 1]);
+  assert.equal(parseIPv6('1:2:3:4:5:6:7:8').length, 16);
+  for (const bad of ['1::2::3', '1:2:3', '12345::', 'g::1', '1:2:3:4:5:6:7:8:9']) assert.equal(parseIPv6(bad), null, bad);
 });
