@@ -1,0 +1,120 @@
+package postgres
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// queriesSQL holds every statement outside the migrations, so that the SQL
+// of this dialect is in files, in one place, as in the SQLite store.
+//
+//go:embed queries.sql
+var queriesSQL string
+
+// queries are the named statements of queries.sql.
+type queries struct {
+	migrationLock, createMigrationsTable, appliedMigrations, recordMigration string
+
+	serverSettings, batchSettings, lockKeys          string
+	savepoint, releaseSavepoint, rollbackToSavepoint string
+
+	findIdempotency, findPrimaries                 string
+	insertReports, addSightings, insertIdempotency string
+	purgeIdempotency                               string
+
+	status, sightings, integrityCheck string
+}
+
+var errQueries = errors.New("postgres: bad query file")
+
+// loadQueries parses src and fills every field of queries, failing on a
+// missing or unknown name so that a typo shows at Open, not at first use.
+func loadQueries(src string) (*queries, error) {
+	named, err := parseQueries(src)
+	if err != nil {
+		return nil, err
+	}
+	q := new(queries)
+	fields := map[string]*string{
+		"migrationLock":         &q.migrationLock,
+		"createMigrationsTable": &q.createMigrationsTable,
+		"appliedMigrations":     &q.appliedMigrations,
+		"recordMigration":       &q.recordMigration,
+		"serverSettings":        &q.serverSettings,
+		"batchSettings":         &q.batchSettings,
+		"lockKeys":              &q.lockKeys,
+		"savepoint":             &q.savepoint,
+		"releaseSavepoint":      &q.releaseSavepoint,
+		"rollbackToSavepoint":   &q.rollbackToSavepoint,
+		"findIdempotency":       &q.findIdempotency,
+		"findPrimaries":         &q.findPrimaries,
+		"insertReports":         &q.insertReports,
+		"addSightings":          &q.addSightings,
+		"insertIdempotency":     &q.insertIdempotency,
+		"purgeIdempotency":      &q.purgeIdempotency,
+		"status":                &q.status,
+		"sightings":             &q.sightings,
+		"integrityCheck":        &q.integrityCheck,
+	}
+	for name, dst := range fields {
+		sql, ok := named[name]
+		if !ok {
+			return nil, fmt.Errorf("%w: no query named %q", errQueries, name)
+		}
+		*dst = sql
+		delete(named, name)
+	}
+	for name := range named {
+		return nil, fmt.Errorf("%w: unknown query %q", errQueries, name)
+	}
+	return q, nil
+}
+
+const nameMarker = "-- name:"
+
+// parseQueries splits src at "-- name: X" lines. Text before the first name
+// is a file comment; comment lines inside a query stay part of it. A
+// trailing semicolon is dropped: statements are sent one at a time, some in
+// the extended protocol, which takes exactly one.
+func parseQueries(src string) (map[string]string, error) {
+	named := make(map[string]string)
+	var name string
+	var body strings.Builder
+	flush := func() error {
+		if name == "" {
+			return nil
+		}
+		sql := strings.TrimSuffix(strings.TrimSpace(body.String()), ";")
+		if strings.TrimSpace(sql) == "" {
+			return fmt.Errorf("%w: query %q is empty", errQueries, name)
+		}
+		named[name] = sql
+		body.Reset()
+		return nil
+	}
+	for line := range strings.Lines(src) {
+		trimmed := strings.TrimSpace(line)
+		if rest, ok := strings.CutPrefix(trimmed, nameMarker); ok {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+			name = strings.TrimSpace(rest)
+			if name == "" || strings.ContainsAny(name, " \t") {
+				return nil, fmt.Errorf("%w: bad name line %q", errQueries, trimmed)
+			}
+			if _, dup := named[name]; dup {
+				return nil, fmt.Errorf("%w: query %q defined twice", errQueries, name)
+			}
+			continue
+		}
+		if name != "" {
+			body.WriteString(line)
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return named, nil
+}
