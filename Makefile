@@ -3,7 +3,7 @@ GO ?= go
 # Packages that run goroutines get the race detector; run every package with it.
 GOTEST_FLAGS ?= -race -count=1
 
-.PHONY: run test test-go test-extension lint fuzz build help
+.PHONY: run test test-go test-extension lint fuzz build help bench bench-go
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,3 +34,10 @@ fuzz: ## run every fuzz target for FUZZTIME (default 30s) each
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $$FUZZTIME $$pkg || exit 1; \
 	  done; \
 	done
+
+bench: ## intake benchmark against a bare Gin baseline; BENCH_FLAGS e.g. "-duration 20s -profile prof"
+	$(GO) run ./bench/cmd/reportit-bench $(BENCH_FLAGS)
+
+bench-go: ## Go micro-benchmarks of the hot paths, with allocations
+	@for pkg in ./internal/token ./internal/weburl ./internal/ratelimit ./internal/strictjson ./internal/clientip ./internal/sqlite ./bench/internal/mix; do \
+	  $(GO) test -run '^$$' -bench . -benchmem $$pkg || exit 1; done
