@@ -29,6 +29,7 @@ import (
 	"github.com/reportit/reportit/internal/hotline"
 	"github.com/reportit/reportit/internal/httpapi"
 	"github.com/reportit/reportit/internal/intake"
+	"github.com/reportit/reportit/internal/outbox"
 	"github.com/reportit/reportit/internal/ratelimit"
 	"github.com/reportit/reportit/internal/report"
 	"github.com/reportit/reportit/internal/sqlite"
@@ -44,6 +45,9 @@ Usage:
                              running servers follow within a minute, or at
                              once on SIGHUP
   reportit migrate           apply database migrations and exit
+  reportit hotline-client    create, revoke or list hotline pull clients
+  reportit dead-letter       list given-up deliveries, or retry them
+  reportit intake-sim        run the reference hotline intake portal
   reportit help              this text
 
 Run "reportit serve -h" for the flags; each has a REPORTIT_* variable too.
@@ -63,6 +67,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = rotateKeys(args, getenv, stdout)
 	case "migrate":
 		err = migrate(args, getenv, stdout)
+	case "hotline-client":
+		err = hotlineClient(args, getenv, stdout)
+	case "dead-letter":
+		err = deadLetter(args, getenv, stdout)
+	case "intake-sim":
+		err = intakeSim(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -136,16 +146,32 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	routes, pull, err := deliveryRoutes(cfg, dir)
+	if err != nil {
+		return err
+	}
+	dispatcher, err := newDispatcher(cfg, store, routes, reg)
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(outbox.NewCollector(store, time.Now))
+	hotlineIssuer, err := token.NewIssuer(keys, cfg.Issuer, 15*time.Minute, time.Now)
+	if err != nil {
+		return err
+	}
+
 	gin.SetMode(gin.ReleaseMode)
 	router := httpapi.New(httpapi.Deps{
-		Reports:  svc,
-		Tokens:   token.NewInstallations(issuer, verifier),
-		Limiter:  limits,
-		Policies: httpapi.Policies{Tokens: cfg.Policies.Tokens, Reports: cfg.Policies.Reports, Global: cfg.Policies.Global},
-		ClientIP: clientip.New(cfg.Trusted),
-		Store:    store,
-		Registry: reg,
-		Log:      log,
+		Reports:       svc,
+		Tokens:        token.NewInstallations(issuer, verifier),
+		Limiter:       limits,
+		Policies:      httpapi.Policies{Tokens: cfg.Policies.Tokens, Reports: cfg.Policies.Reports, Global: cfg.Policies.Global},
+		ClientIP:      clientip.New(cfg.Trusted),
+		Store:         store,
+		Pull:          store,
+		HotlineTokens: token.NewHotlines(hotlineIssuer, verifier),
+		Registry:      reg,
+		Log:           log,
 	})
 
 	srv := &http.Server{
@@ -159,6 +185,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	// Leases held by this data dir's previous process (killed, say) end
+	// now, so its jobs need not wait out their lease.
+	if n, err := store.ReleaseLeases(ctx, time.Now()); err != nil {
+		return err
+	} else if n > 0 {
+		log.Info("released delivery leases of a previous run", "count", n)
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
@@ -166,6 +199,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// The address line on stdout lets scripts and tests use port 0.
 	fmt.Fprintf(stdout, "reportit listening on http://%s\n", ln.Addr())
 	log.Info("listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "startup_ms", time.Since(started).Milliseconds())
+
+	// Delivery runs beside intake, and stops after it: reports accepted
+	// during shutdown are committed with their jobs, and delivered on the
+	// next start if not now.
+	dctx, stopDelivery := context.WithCancel(context.WithoutCancel(ctx))
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		outbox.New(outbox.Config{Queue: store, Dispatcher: dispatcher, Pull: pull, Log: log}).Run(dctx)
+	}()
+	go outbox.Retain(dctx, store, cfg.Retention, time.Now,
+		func(err error) { log.Error("erasing delivered reports", "err", err) },
+		func(n int64) { log.Info("erased content of delivered reports", "count", n) })
+	defer func() { stopDelivery(); <-delivered }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

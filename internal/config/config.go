@@ -28,6 +28,8 @@ const (
 	DefaultTokenTTL     = time.Hour
 	DefaultIssuer       = "reportit"
 	DefaultShutdownWait = 20 * time.Second
+	DefaultRetention    = 30 * 24 * time.Hour
+	DefaultMaxAge       = 72 * time.Hour
 )
 
 // Config is the whole configuration of a reportit server.
@@ -43,6 +45,15 @@ type Config struct {
 	TokenTTL       time.Duration
 	ShutdownWait   time.Duration
 	LogLevel       string
+
+	// Delivery.
+	IntakeURL    string // shared intake portal for every hotline without its own route
+	IntakeSecret string // whsec_… or whsk_…; several separated by spaces during a rotation
+	RoutesFile   string // JSON file with per-hotline push, e-mail and pull routes
+	PullHotlines string // comma-separated hotline ids that pull their reports
+	AllowHTTP    bool   // plain-http intake endpoints beyond loopback (development stacks only)
+	Retention    time.Duration
+	MaxAge       time.Duration
 
 	// Parsed forms, filled by Validate.
 	Policies struct{ Tokens, Reports, Global ratelimit.Policy }
@@ -61,6 +72,8 @@ func Load(name string, args []string, getenv func(string) string) (*Config, erro
 		TokenTTL:     DefaultTokenTTL,
 		ShutdownWait: DefaultShutdownWait,
 		LogLevel:     "info",
+		Retention:    DefaultRetention,
+		MaxAge:       DefaultMaxAge,
 	}
 	env := []struct {
 		name string
@@ -75,6 +88,10 @@ func Load(name string, args []string, getenv func(string) string) (*Config, erro
 		{"REPORTIT_DEFAULT_HOTLINE", &c.DefaultHotline},
 		{"REPORTIT_ISSUER", &c.Issuer},
 		{"REPORTIT_LOG_LEVEL", &c.LogLevel},
+		{"REPORTIT_INTAKE_URL", &c.IntakeURL},
+		{"REPORTIT_INTAKE_SECRET", &c.IntakeSecret},
+		{"REPORTIT_ROUTES_FILE", &c.RoutesFile},
+		{"REPORTIT_PULL_HOTLINES", &c.PullHotlines},
 	}
 	for _, e := range env {
 		v, err := lookup(getenv, e.name)
@@ -88,7 +105,8 @@ func Load(name string, args []string, getenv func(string) string) (*Config, erro
 	for _, d := range []struct {
 		name string
 		dst  *time.Duration
-	}{{"REPORTIT_TOKEN_TTL", &c.TokenTTL}, {"REPORTIT_SHUTDOWN_WAIT", &c.ShutdownWait}} {
+	}{{"REPORTIT_TOKEN_TTL", &c.TokenTTL}, {"REPORTIT_SHUTDOWN_WAIT", &c.ShutdownWait},
+		{"REPORTIT_RETENTION", &c.Retention}, {"REPORTIT_DELIVERY_MAX_AGE", &c.MaxAge}} {
 		if v := getenv(d.name); v != "" {
 			p, err := time.ParseDuration(v)
 			if err != nil {
@@ -110,6 +128,12 @@ func Load(name string, args []string, getenv func(string) string) (*Config, erro
 	fs.DurationVar(&c.TokenTTL, "token-ttl", c.TokenTTL, "lifetime of installation tokens (REPORTIT_TOKEN_TTL)")
 	fs.DurationVar(&c.ShutdownWait, "shutdown-wait", c.ShutdownWait, "how long to let in-flight requests finish on SIGTERM (REPORTIT_SHUTDOWN_WAIT)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (REPORTIT_LOG_LEVEL)")
+	fs.StringVar(&c.IntakeURL, "intake-url", c.IntakeURL, "intake portal for every hotline without its own route (REPORTIT_INTAKE_URL)")
+	fs.StringVar(&c.RoutesFile, "routes-file", c.RoutesFile, "JSON file of per-hotline delivery routes (REPORTIT_ROUTES_FILE)")
+	fs.StringVar(&c.PullHotlines, "pull-hotlines", c.PullHotlines, "comma-separated hotline ids that pull their reports (REPORTIT_PULL_HOTLINES)")
+	fs.BoolVar(&c.AllowHTTP, "allow-http-intake", getenv("REPORTIT_ALLOW_HTTP_INTAKE") == "true", "allow plain-http intake endpoints beyond loopback, for development stacks (REPORTIT_ALLOW_HTTP_INTAKE)")
+	fs.DurationVar(&c.Retention, "retention", c.Retention, "erase a delivered report's URL, comment and contact after this long (REPORTIT_RETENTION)")
+	fs.DurationVar(&c.MaxAge, "delivery-max-age", c.MaxAge, "give a delivery up (dead letter) after this long (REPORTIT_DELIVERY_MAX_AGE)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -137,6 +161,15 @@ func (c *Config) Validate() error {
 	}
 	if c.TokenTTL < time.Minute || c.TokenTTL > 24*time.Hour {
 		errs = append(errs, errors.New("REPORTIT_TOKEN_TTL: must be between 1m and 24h: tokens are meant to be short-lived"))
+	}
+	if c.Retention < time.Hour {
+		errs = append(errs, errors.New("REPORTIT_RETENTION: must be at least 1h"))
+	}
+	if c.MaxAge < time.Hour {
+		errs = append(errs, errors.New("REPORTIT_DELIVERY_MAX_AGE: must be at least 1h"))
+	}
+	if (c.IntakeURL == "") != (c.IntakeSecret == "") {
+		errs = append(errs, errors.New("REPORTIT_INTAKE_URL and REPORTIT_INTAKE_SECRET: set both or neither"))
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("REPORTIT_DATA_DIR: must not be empty"))

@@ -41,6 +41,7 @@ type env struct {
 	reg     *prometheus.Registry
 	now     func() time.Time
 	clock   *clock
+	store   *sqlite.Store
 }
 
 type clock struct {
@@ -116,17 +117,27 @@ func newEnv(t testing.TB, o options) *env {
 	}
 	logs := &syncBuffer{}
 	reg := prometheus.NewRegistry()
+	hIss, err := token.NewIssuer(keys, "reportit", 15*time.Minute, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hVer, err := token.NewVerifier(keys, "reportit", clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := httpapi.New(httpapi.Deps{
-		Reports:  svc,
-		Tokens:   installations(t, keys, "reportit", clk.Now),
-		Limiter:  ratelimit.New(memory.NewStoreWithOptions(limiter.StoreOptions{Prefix: "limiter"}), secret),
-		Policies: httpapi.Policies{Tokens: pol("tokens", o.tokens), Reports: pol("reports", o.reports), Global: pol("global", o.global)},
-		ClientIP: clientip.New(trusted),
-		Store:    store,
-		Registry: reg,
-		Log:      slog.New(slog.NewJSONHandler(logs, nil)),
+		Reports:       svc,
+		Tokens:        installations(t, keys, "reportit", clk.Now),
+		Limiter:       ratelimit.New(memory.NewStoreWithOptions(limiter.StoreOptions{Prefix: "limiter"}), secret),
+		Policies:      httpapi.Policies{Tokens: pol("tokens", o.tokens), Reports: pol("reports", o.reports), Global: pol("global", o.global)},
+		ClientIP:      clientip.New(trusted),
+		Store:         store,
+		Pull:          store,
+		HotlineTokens: token.NewHotlines(hIss, hVer),
+		Registry:      reg,
+		Log:           slog.New(slog.NewJSONHandler(logs, nil)),
 	})
-	return &env{t: t, handler: h, keys: keys, logs: logs, reg: reg, now: clk.Now, clock: clk}
+	return &env{t: t, handler: h, keys: keys, logs: logs, reg: reg, now: clk.Now, clock: clk, store: store}
 }
 
 type req struct {

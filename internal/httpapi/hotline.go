@@ -152,7 +152,7 @@ func (a *api) pullReports(c *gin.Context) {
 	}
 	page := pullPage{Reports: make([]pulledReport, 0, len(list)), Next: next}
 	for _, p := range list {
-		pr := pulledReport{Payload: portal.FromReport(p.Report, portal.Sightings(p.Sightings)), HotlineReference: p.Reference}
+		pr := pulledReport{Payload: portal.FromReport(p.Report, p.Sightings), HotlineReference: p.Reference}
 		if !p.Acked.IsZero() {
 			at := p.Acked.UTC()
 			pr.AckedAt = &at

@@ -28,3 +28,15 @@ func openTest(t testing.TB, opts ...Option) *Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+func TestQueueContract(t *testing.T) {
+	storetest.RunQueue(t, func(t *testing.T) storetest.Queue { return openTest(t) })
+}
+
+func TestQueueContractCommitEach(t *testing.T) {
+	storetest.RunQueue(t, func(t *testing.T) storetest.Queue { return openTest(t, WithMaxBatch(1)) })
+}
+
+func TestPullContract(t *testing.T) {
+	storetest.RunPull(t, func(t *testing.T) storetest.Pull { return openTest(t) })
+}

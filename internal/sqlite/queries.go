@@ -22,6 +22,18 @@ type queries struct {
 	findPrimary, insertReport, addSighting               string
 	savepoint, releaseSavepoint, rollbackToSavepoint     string
 
+	// The delivery queue and the pull API.
+	savepointOp, releaseSavepointOp, rollbackToSavepointOp string
+	insertDelivery, claim                                  string
+	completeDone, completeRetry, completeDead              string
+	completeUseForm, completeAwaitPull                     string
+	reportDelivered, reportUseForm, deliveryExists         string
+	ack, hotlineDeliveryExists, revive, releaseLeases      string
+	eraseReports                                           string
+	insertClient, revokeClient, clientExists               string
+	loadReport, queueStats, deadJobs, listForHotline       string
+	client, clients                                        string
+
 	status, sightings               string
 	integrityCheck, foreignKeyCheck string
 
@@ -51,6 +63,33 @@ func loadQueries(src string) (*queries, error) {
 		"savepoint":             &q.savepoint,
 		"releaseSavepoint":      &q.releaseSavepoint,
 		"rollbackToSavepoint":   &q.rollbackToSavepoint,
+		"savepointOp":           &q.savepointOp,
+		"releaseSavepointOp":    &q.releaseSavepointOp,
+		"rollbackToSavepointOp": &q.rollbackToSavepointOp,
+		"insertDelivery":        &q.insertDelivery,
+		"claim":                 &q.claim,
+		"completeDone":          &q.completeDone,
+		"completeRetry":         &q.completeRetry,
+		"completeDead":          &q.completeDead,
+		"completeUseForm":       &q.completeUseForm,
+		"completeAwaitPull":     &q.completeAwaitPull,
+		"reportDelivered":       &q.reportDelivered,
+		"reportUseForm":         &q.reportUseForm,
+		"deliveryExists":        &q.deliveryExists,
+		"ack":                   &q.ack,
+		"hotlineDeliveryExists": &q.hotlineDeliveryExists,
+		"revive":                &q.revive,
+		"releaseLeases":         &q.releaseLeases,
+		"eraseReports":          &q.eraseReports,
+		"insertClient":          &q.insertClient,
+		"revokeClient":          &q.revokeClient,
+		"clientExists":          &q.clientExists,
+		"loadReport":            &q.loadReport,
+		"queueStats":            &q.queueStats,
+		"deadJobs":              &q.deadJobs,
+		"listForHotline":        &q.listForHotline,
+		"client":                &q.client,
+		"clients":               &q.clients,
 		"status":                &q.status,
 		"sightings":             &q.sightings,
 		"integrityCheck":        &q.integrityCheck,

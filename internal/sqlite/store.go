@@ -1,4 +1,5 @@
-// Package sqlite is the SQLite implementation of report.Store.
+// Package sqlite is the SQLite implementation of report.Store, and of the
+// delivery contracts report.Queue and report.Pull.
 //
 // Durability comes first: a report is acknowledged only after the
 // transaction holding it is committed with synchronous=FULL in WAL mode, so
@@ -27,6 +28,9 @@ const (
 	DefaultMaxBatch    = 512
 	DefaultBusyTimeout = 5 * time.Second
 	DefaultReadConns   = 4
+	// DefaultMaxOps bounds the delivery ops (claims, completions, acks)
+	// one transaction holds besides its reports.
+	DefaultMaxOps = 1024
 )
 
 // Option changes how Open (and Migrate) set up the store.
@@ -42,7 +46,9 @@ type options struct {
 // hooks let the package's tests look inside the writer.
 type hooks struct {
 	// beforeCommit runs in the writer after a batch's statements, before
-	// COMMIT; an error fails the batch as a failed COMMIT would.
+	// COMMIT, with the number of reports in the batch (0 for a batch of
+	// delivery ops only); an error fails the batch as a failed COMMIT
+	// would.
 	beforeCommit func(batchLen int) error
 }
 
@@ -91,14 +97,18 @@ type Store struct {
 	w        writeStmts
 	r        readStmts
 	maxBatch int
+	maxOps   int
 	hooks    hooks
 
-	// mu guards closed and every send on queue and jobs, so that Close can
-	// close queue knowing no sender is left.
+	// mu guards closed and every send on queue, ops and jobs, so that
+	// Close can close queue knowing no sender is left.
 	mu     sync.RWMutex
 	closed bool
 	queue  chan *acceptReq
+	ops    chan *op
 	jobs   chan *job
+	// wake is signalled after a commit that made delivery jobs due.
+	wake chan struct{}
 	// stopped is closed when the writer goroutine has drained queue and
 	// returned.
 	stopped chan struct{}
@@ -106,7 +116,7 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	stats struct{ batches, reports, failed atomic.Uint64 }
+	stats struct{ batches, reports, failed, opBatches, ops atomic.Uint64 }
 }
 
 // Stats counts what the writer did since Open.
@@ -117,10 +127,23 @@ type Stats struct {
 	Reports uint64
 	// FailedBatches is the number of batches that failed as a whole.
 	FailedBatches uint64
+	// OpBatches is the number of committed transactions holding delivery
+	// ops (claims, completions, acks, revives), and Ops the number of ops
+	// they held: Ops/OpBatches is how many share an fsync.
+	OpBatches, Ops uint64
 }
 
 type readStmts struct {
-	status, sightings *sql.Stmt
+	status, sightings                *sql.Stmt
+	loadReport, queueStats, deadJobs *sql.Stmt
+	listForHotline, client, clients  *sql.Stmt
+}
+
+func (r *readStmts) all() []**sql.Stmt {
+	return []**sql.Stmt{
+		&r.status, &r.sightings, &r.loadReport, &r.queueStats, &r.deadJobs,
+		&r.listForHotline, &r.client, &r.clients,
+	}
 }
 
 var (
@@ -148,9 +171,12 @@ func Open(path string, opts ...Option) (*Store, error) {
 	s := &Store{
 		q:        q,
 		maxBatch: o.maxBatch,
+		maxOps:   DefaultMaxOps,
 		hooks:    o.hooks,
 		queue:    make(chan *acceptReq, o.maxBatch),
+		ops:      make(chan *op, DefaultMaxOps),
 		jobs:     make(chan *job),
+		wake:     make(chan struct{}, 1),
 		stopped:  make(chan struct{}),
 	}
 	if s.wdb, err = openWriter(path, o, q); err != nil {
@@ -199,8 +225,30 @@ func (s *Store) prepare(ctx context.Context) error {
 	prep(s.wdb, &s.w.release, s.q.releaseSavepoint)
 	prep(s.wdb, &s.w.rollbackTo, s.q.rollbackToSavepoint)
 	prep(s.wdb, &s.w.purgeIdempotency, s.q.purgeIdempotency)
+	prep(s.wdb, &s.w.insertDelivery, s.q.insertDelivery)
+	prep(s.wdb, &s.w.savepointOp, s.q.savepointOp)
+	prep(s.wdb, &s.w.releaseOp, s.q.releaseSavepointOp)
+	prep(s.wdb, &s.w.rollbackToOp, s.q.rollbackToSavepointOp)
+	prep(s.wdb, &s.w.claim, s.q.claim)
+	prep(s.wdb, &s.w.completeDone, s.q.completeDone)
+	prep(s.wdb, &s.w.completeRetry, s.q.completeRetry)
+	prep(s.wdb, &s.w.completeDead, s.q.completeDead)
+	prep(s.wdb, &s.w.completeUseForm, s.q.completeUseForm)
+	prep(s.wdb, &s.w.completeAwaitPull, s.q.completeAwaitPull)
+	prep(s.wdb, &s.w.reportDelivered, s.q.reportDelivered)
+	prep(s.wdb, &s.w.reportUseForm, s.q.reportUseForm)
+	prep(s.wdb, &s.w.deliveryExists, s.q.deliveryExists)
+	prep(s.wdb, &s.w.ack, s.q.ack)
+	prep(s.wdb, &s.w.hotlineDeliveryExists, s.q.hotlineDeliveryExists)
+	prep(s.wdb, &s.w.revive, s.q.revive)
 	prep(s.rdb, &s.r.status, s.q.status)
 	prep(s.rdb, &s.r.sightings, s.q.sightings)
+	prep(s.rdb, &s.r.loadReport, s.q.loadReport)
+	prep(s.rdb, &s.r.queueStats, s.q.queueStats)
+	prep(s.rdb, &s.r.deadJobs, s.q.deadJobs)
+	prep(s.rdb, &s.r.listForHotline, s.q.listForHotline)
+	prep(s.rdb, &s.r.client, s.q.client)
+	prep(s.rdb, &s.r.clients, s.q.clients)
 	if err != nil {
 		return fmt.Errorf("sqlite: prepare: %w", err)
 	}
@@ -411,12 +459,14 @@ func (s *Store) Stats() Stats {
 		Batches:       s.stats.batches.Load(),
 		Reports:       s.stats.reports.Load(),
 		FailedBatches: s.stats.failed.Load(),
+		OpBatches:     s.stats.opBatches.Load(),
+		Ops:           s.stats.ops.Load(),
 	}
 }
 
-// Close stops taking reports (Accept then returns report.ErrUnavailable),
-// commits those already queued, answers their callers, and closes the
-// database. It is safe to call more than once.
+// Close stops taking reports and delivery ops (they then return
+// report.ErrUnavailable), commits those already queued, answers their
+// callers, and closes the database. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -432,9 +482,9 @@ func (s *Store) Close() error {
 // closeDBs closes the readers first, so that the writer's is the last
 // connection: SQLite then checkpoints the WAL into the database file.
 func (s *Store) closeDBs() error {
-	for _, st := range []*sql.Stmt{s.r.status, s.r.sightings} {
-		if st != nil {
-			st.Close()
+	for _, st := range s.r.all() {
+		if *st != nil {
+			(*st).Close()
 		}
 	}
 	s.w.close()

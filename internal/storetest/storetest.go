@@ -1,6 +1,7 @@
 // Package storetest is the contract every report.Store must meet, as a test
 // suite: the SQLite store runs it now, the PostgreSQL store will run the
-// same one, so both answer alike.
+// same one, so both answer alike. RunQueue and RunPull do the same for the
+// delivery contracts, report.Queue and report.Pull.
 package storetest
 
 import (

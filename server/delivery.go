@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/reportit/reportit/internal/config"
+	"github.com/reportit/reportit/internal/delivery"
+	"github.com/reportit/reportit/internal/hotline"
+	"github.com/reportit/reportit/internal/portal"
+)
+
+// version is set at build time (-ldflags "-X main.version=…").
+var version = "dev"
+
+// routesFile is the per-hotline delivery configuration
+// (REPORTIT_ROUTES_FILE). Hotlines in none of its sections go to the shared
+// intake portal if one is set (REPORTIT_INTAKE_URL), or else to their own
+// web form.
+type routesFile struct {
+	// Push maps hotline ids to their intake portals.
+	Push map[string]delivery.PushTarget `json:"push"`
+	// Pull lists hotlines that pull their reports with the pull API.
+	Pull []string `json:"pull"`
+}
+
+// deliveryRoutes builds the routes and the set of pull hotlines.
+func deliveryRoutes(cfg *config.Config, dir *hotline.Directory) (*delivery.Routes, map[string]bool, error) {
+	var rf routesFile
+	if cfg.RoutesFile != "" {
+		b, err := os.ReadFile(cfg.RoutesFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&rf); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", cfg.RoutesFile, err)
+		}
+	}
+	pull := map[string]bool{}
+	for _, id := range append(rf.Pull, strings.FieldsFunc(cfg.PullHotlines, func(r rune) bool { return r == ',' || r == ' ' })...) {
+		pull[id] = true
+	}
+	for id := range pull {
+		if _, ok := dir.Get(id); !ok {
+			return nil, nil, fmt.Errorf("pull hotline %q is not in the directory", id)
+		}
+	}
+	for id := range rf.Push {
+		if _, ok := dir.Get(id); !ok {
+			return nil, nil, fmt.Errorf("%s: push hotline %q is not in the directory", cfg.RoutesFile, id)
+		}
+		if pull[id] {
+			return nil, nil, fmt.Errorf("hotline %q is configured to both push and pull", id)
+		}
+	}
+	rc := delivery.RoutesConfig{
+		Push:      rf.Push,
+		AllowHTTP: cfg.AllowHTTP,
+		Client:    portal.Config{Version: version},
+	}
+	if cfg.IntakeURL != "" {
+		rc.Intake = &delivery.PushTarget{Endpoint: cfg.IntakeURL, Secrets: strings.Fields(cfg.IntakeSecret)}
+	}
+	routes, err := delivery.NewRoutes(rc)
+	return routes, pull, err
+}
+
+func newDispatcher(cfg *config.Config, src delivery.Source, routes *delivery.Routes, reg prometheus.Registerer) (*delivery.Dispatcher, error) {
+	m, err := delivery.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return delivery.NewDispatcher(delivery.Config{
+		Source:  src,
+		Routes:  routes,
+		Policy:  delivery.Policy{MaxAge: cfg.MaxAge},
+		Metrics: m,
+	})
+}
