@@ -683,6 +683,9 @@ func TestServeRefuse(t *testing.T) {
 		// only "refused" shows the port is closed.
 		return errors.Is(err, syscall.ECONNREFUSED)
 	})
+	// A kept-alive connection from before the fault was closed with the
+	// listener; reusing it would fail with EOF, not "refused".
+	client.CloseIdleConnections()
 	if _, err := deliver("r2"); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("deliver while down: %v, want connection refused", err)
 	}
