@@ -24,8 +24,8 @@ lint: ## gofmt and go vet
 test-go: ## Go tests against real SQLite (and PostgreSQL/Redis where present)
 	$(GO) test $(GOTEST_FLAGS) ./...
 
-test-extension: ## extension unit tests and headless Chromium end-to-end tests
-	@if [ -f extension/package.json ]; then cd extension && npm test; fi
+test-extension: ## extension build, lint (incl. web-ext), unit tests, and headless Chromium e2e against the real server
+	cd extension && npm run build && npm run lint && npm test && npm run test:e2e
 
 fuzz: ## run every fuzz target for FUZZTIME (default 30s) each
 	@FUZZTIME=$${FUZZTIME:-30s}; \
