@@ -22,7 +22,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/ulule/limiter/v3/drivers/store/memory"
 
 	"github.com/reportit/reportit/internal/clientip"
 	"github.com/reportit/reportit/internal/config"
@@ -32,7 +31,6 @@ import (
 	"github.com/reportit/reportit/internal/outbox"
 	"github.com/reportit/reportit/internal/ratelimit"
 	"github.com/reportit/reportit/internal/report"
-	"github.com/reportit/reportit/internal/sqlite"
 	"github.com/reportit/reportit/internal/token"
 )
 
@@ -48,6 +46,7 @@ Usage:
   reportit hotline-client    create, revoke or list hotline pull clients
   reportit dead-letter       list given-up deliveries, or retry them
   reportit intake-sim        run the reference hotline intake portal
+  reportit healthcheck       probe a running server's /readyz (for containers)
   reportit help              this text
 
 Run "reportit serve -h" for the flags; each has a REPORTIT_* variable too.
@@ -73,6 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = deadLetter(args, getenv, stdout)
 	case "intake-sim":
 		err = intakeSim(ctx, args, getenv, stdout)
+	case "healthcheck":
+		err = healthcheck(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -119,7 +120,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	store, err := sqlite.Open(filepath.Join(cfg.DataDir, "reportit.db"))
+	store, err := openBackend(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -140,8 +141,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
-	memStore := memory.NewStore()
-	limits := ratelimit.New(memStore, derive(secret, "ratelimit"))
+	limStore, closeLimStore, err := newLimiterStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeLimStore()
+	limits := ratelimit.New(limStore, derive(secret, "ratelimit"))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -260,10 +265,7 @@ func migrate(args []string, getenv func(string) string, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return err
-	}
-	applied, err := sqlite.Migrate(context.Background(), filepath.Join(cfg.DataDir, "reportit.db"))
+	applied, err := migrateBackend(context.Background(), cfg)
 	if err != nil {
 		return err
 	}
@@ -313,7 +315,7 @@ func derive(secret []byte, purpose string) []byte {
 
 // purgeIdempotency forgets idempotency records older than a day, the window
 // in which a client may retry a report.
-func purgeIdempotency(ctx context.Context, store *sqlite.Store, log *slog.Logger) {
+func purgeIdempotency(ctx context.Context, store backend, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {

@@ -16,8 +16,12 @@ import (
 // demos, the docker-compose stack and tests.
 func intakeSim(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("reportit intake-sim", flag.ContinueOnError)
+	envSecret, err := envOrFile(getenv, "REPORTIT_INTAKE_SECRET")
+	if err != nil {
+		return err
+	}
 	addr := fs.String("addr", envOr(getenv, "REPORTIT_INTAKESIM_ADDR", "127.0.0.1:9090"), "listen address (REPORTIT_INTAKESIM_ADDR)")
-	secret := fs.String("secret", getenv("REPORTIT_INTAKE_SECRET"), "whsec_… (HMAC) or whpk_… (Ed25519) secret that deliveries are signed with (REPORTIT_INTAKE_SECRET); a new one is made and printed if empty")
+	secret := fs.String("secret", envSecret, "whsec_… (HMAC) or whpk_… (Ed25519) secret that deliveries are signed with (REPORTIT_INTAKE_SECRET or _FILE); a new one is made and printed if empty")
 	path := fs.String("path", "/intake", "path that takes deliveries")
 	failure := fs.Float64("failure-rate", 0, "share of requests answered 503 or 429 (0..1)")
 	retryAfter := fs.Duration("retry-after", 0, "Retry-After sent with injected failures")

@@ -6,26 +6,30 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	"github.com/reportit/reportit/internal/config"
 	"github.com/reportit/reportit/internal/hotline"
 	"github.com/reportit/reportit/internal/hotlineclient"
-	"github.com/reportit/reportit/internal/sqlite"
 )
 
-// Operator commands: they open the same store the server uses. With SQLite
-// they may run while the server runs (WAL allows it; writes wait briefly).
+// Operator commands: they open the same store the server uses (PostgreSQL
+// when REPORTIT_DATABASE_URL is set). With SQLite they may run while the
+// server runs (WAL allows it; writes wait briefly).
 
-func openStoreFor(name string, args []string, getenv func(string) string) (*sqlite.Store, []string, error) {
+func openStoreFor(name string, args []string, getenv func(string) string) (backend, []string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	dataDir := fs.String("data-dir", envOr(getenv, "REPORTIT_DATA_DIR", config.DefaultDataDir), "data directory (REPORTIT_DATA_DIR)")
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
-	s, err := sqlite.Open(filepath.Join(*dataDir, "reportit.db"))
+	// The server's configuration, for the database URL (and its _FILE).
+	cfg, err := config.Load(name, []string{"-data-dir", *dataDir}, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := openBackend(context.Background(), cfg)
 	return s, fs.Args(), err
 }
 

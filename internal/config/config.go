@@ -30,6 +30,11 @@ const (
 	DefaultShutdownWait = 20 * time.Second
 	DefaultRetention    = 30 * 24 * time.Hour
 	DefaultMaxAge       = 72 * time.Hour
+	// The delivery retry schedule and circuit breaker, as in package
+	// delivery; tests and demos shorten them.
+	DefaultBackoffBase     = 15 * time.Second
+	DefaultBackoffMax      = time.Hour
+	DefaultBreakerCooldown = 30 * time.Second
 )
 
 // Config is the whole configuration of a reportit server.
@@ -55,6 +60,21 @@ type Config struct {
 	Retention    time.Duration
 	MaxAge       time.Duration
 
+	// Scale-out. Both may hold passwords: environment or _FILE only, no
+	// flags (a command line shows in ps), and never logged.
+	DatabaseURL string // postgres://…: PostgreSQL instead of the SQLite file in DataDir
+	RedisURL    string // redis://…: rate limits shared through Redis instead of in-process
+	// ReplicaID names this replica among those sharing the database: unique
+	// among live ones, the same across restarts of one (see
+	// postgres.WithReplicaID). Empty: a random name per process.
+	ReplicaID string
+	// BackoffBase is the retry ceiling after a first failed delivery,
+	// doubled per attempt up to BackoffMax; BreakerCooldown is how long a
+	// failing portal is left alone.
+	BackoffBase     time.Duration
+	BackoffMax      time.Duration
+	BreakerCooldown time.Duration
+
 	// Parsed forms, filled by Validate.
 	Policies struct{ Tokens, Reports, Global ratelimit.Policy }
 	Trusted  []netip.Prefix
@@ -74,6 +94,10 @@ func Load(name string, args []string, getenv func(string) string) (*Config, erro
 		LogLevel:     "info",
 		Retention:    DefaultRetention,
 		MaxAge:       DefaultMaxAge,
+
+		BackoffBase:     DefaultBackoffBase,
+		BackoffMax:      DefaultBackoffMax,
+		BreakerCooldown: DefaultBreakerCooldown,
 	}
 	env := []struct {
 		name string
@@ -92,6 +116,9 @@ func Load(name string, args []string, getenv func(string) string) (*Config, erro
 		{"REPORTIT_INTAKE_SECRET", &c.IntakeSecret},
 		{"REPORTIT_ROUTES_FILE", &c.RoutesFile},
 		{"REPORTIT_PULL_HOTLINES", &c.PullHotlines},
+		{"REPORTIT_DATABASE_URL", &c.DatabaseURL},
+		{"REPORTIT_REDIS_URL", &c.RedisURL},
+		{"REPORTIT_REPLICA_ID", &c.ReplicaID},
 	}
 	for _, e := range env {
 		v, err := lookup(getenv, e.name)
@@ -106,7 +133,9 @@ func Load(name string, args []string, getenv func(string) string) (*Config, erro
 		name string
 		dst  *time.Duration
 	}{{"REPORTIT_TOKEN_TTL", &c.TokenTTL}, {"REPORTIT_SHUTDOWN_WAIT", &c.ShutdownWait},
-		{"REPORTIT_RETENTION", &c.Retention}, {"REPORTIT_DELIVERY_MAX_AGE", &c.MaxAge}} {
+		{"REPORTIT_RETENTION", &c.Retention}, {"REPORTIT_DELIVERY_MAX_AGE", &c.MaxAge},
+		{"REPORTIT_DELIVERY_BACKOFF_BASE", &c.BackoffBase}, {"REPORTIT_DELIVERY_BACKOFF_MAX", &c.BackoffMax},
+		{"REPORTIT_DELIVERY_BREAKER_COOLDOWN", &c.BreakerCooldown}} {
 		if v := getenv(d.name); v != "" {
 			p, err := time.ParseDuration(v)
 			if err != nil {
@@ -134,6 +163,9 @@ func Load(name string, args []string, getenv func(string) string) (*Config, erro
 	fs.BoolVar(&c.AllowHTTP, "allow-http-intake", getenv("REPORTIT_ALLOW_HTTP_INTAKE") == "true", "allow plain-http intake endpoints beyond loopback, for development stacks (REPORTIT_ALLOW_HTTP_INTAKE)")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "erase a delivered report's URL, comment and contact after this long (REPORTIT_RETENTION)")
 	fs.DurationVar(&c.MaxAge, "delivery-max-age", c.MaxAge, "give a delivery up (dead letter) after this long (REPORTIT_DELIVERY_MAX_AGE)")
+	fs.DurationVar(&c.BackoffBase, "delivery-backoff-base", c.BackoffBase, "retry a failed delivery within this long, doubled per attempt (REPORTIT_DELIVERY_BACKOFF_BASE)")
+	fs.DurationVar(&c.BackoffMax, "delivery-backoff-max", c.BackoffMax, "cap of the retry wait (REPORTIT_DELIVERY_BACKOFF_MAX)")
+	fs.DurationVar(&c.BreakerCooldown, "delivery-breaker-cooldown", c.BreakerCooldown, "how long a failing portal gets no deliveries (REPORTIT_DELIVERY_BREAKER_COOLDOWN)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -167,6 +199,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxAge < time.Hour {
 		errs = append(errs, errors.New("REPORTIT_DELIVERY_MAX_AGE: must be at least 1h"))
+	}
+	if c.BackoffBase <= 0 || c.BackoffMax < c.BackoffBase {
+		errs = append(errs, errors.New("REPORTIT_DELIVERY_BACKOFF_BASE and _MAX: the base must be positive and at most the max"))
+	}
+	if c.BreakerCooldown <= 0 {
+		errs = append(errs, errors.New("REPORTIT_DELIVERY_BREAKER_COOLDOWN: must be positive"))
 	}
 	if (c.IntakeURL == "") != (c.IntakeSecret == "") {
 		errs = append(errs, errors.New("REPORTIT_INTAKE_URL and REPORTIT_INTAKE_SECRET: set both or neither"))

@@ -38,3 +38,23 @@ func TestContractTwoReplicas(t *testing.T) {
 func withOneByOne() Option {
 	return func(o *options) { o.hooks.oneByOne = true }
 }
+
+func TestQueueContract(t *testing.T) {
+	storetest.RunQueue(t, func(t *testing.T) storetest.Queue { return openTest(t) })
+}
+
+// TestQueueContractOneByOne: the delivery jobs of a batch written report by
+// report are the same.
+func TestQueueContractOneByOne(t *testing.T) {
+	storetest.RunQueue(t, func(t *testing.T) storetest.Queue { return openTest(t, withOneByOne()) })
+}
+
+func TestPullContract(t *testing.T) {
+	storetest.RunPull(t, func(t *testing.T) storetest.Pull { return openTest(t) })
+}
+
+// TestPullContractTwoWriters runs the pull contract with two writers in
+// the store, so that two batches commit at once, as from two replicas.
+func TestPullContractTwoWriters(t *testing.T) {
+	storetest.RunPull(t, func(t *testing.T) storetest.Pull { return openTest(t, WithWriters(2), WithMaxBatch(8)) })
+}

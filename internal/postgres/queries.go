@@ -25,6 +25,14 @@ type queries struct {
 	purgeIdempotency                               string
 
 	status, sightings, integrityCheck string
+
+	// The delivery queue and the pull API.
+	insertDeliveries, notify, listen, claim          string
+	completeDone, completeRetry, completeDead        string
+	completeUseForm, completeAwaitPull, ack, revive  string
+	releaseLeases, eraseReports                      string
+	insertClient, revokeClient, client, clients      string
+	loadReport, queueStats, deadJobs, listForHotline string
 }
 
 var errQueries = errors.New("postgres: bad query file")
@@ -57,6 +65,27 @@ func loadQueries(src string) (*queries, error) {
 		"status":                &q.status,
 		"sightings":             &q.sightings,
 		"integrityCheck":        &q.integrityCheck,
+		"insertDeliveries":      &q.insertDeliveries,
+		"notify":                &q.notify,
+		"listen":                &q.listen,
+		"claim":                 &q.claim,
+		"completeDone":          &q.completeDone,
+		"completeRetry":         &q.completeRetry,
+		"completeDead":          &q.completeDead,
+		"completeUseForm":       &q.completeUseForm,
+		"completeAwaitPull":     &q.completeAwaitPull,
+		"ack":                   &q.ack,
+		"revive":                &q.revive,
+		"releaseLeases":         &q.releaseLeases,
+		"eraseReports":          &q.eraseReports,
+		"insertClient":          &q.insertClient,
+		"revokeClient":          &q.revokeClient,
+		"client":                &q.client,
+		"clients":               &q.clients,
+		"loadReport":            &q.loadReport,
+		"queueStats":            &q.queueStats,
+		"deadJobs":              &q.deadJobs,
+		"listForHotline":        &q.listForHotline,
 	}
 	for name, dst := range fields {
 		sql, ok := named[name]

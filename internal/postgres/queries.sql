@@ -157,3 +157,225 @@ SELECT problem FROM (
       AND (p.sighting_count <> g.n OR p.first_seen_at <> g.first_seen_at OR p.last_seen_at <> g.last_seen_at)
 ) AS problems
 LIMIT $1;
+
+-- The delivery queue and the pull API (migrations/0002_deliveries.sql).
+
+-- name: insertDeliveries
+-- The jobs of a batch's new primaries, due at once, numbered for the pull
+-- cursor. $1 report ids, $2 their hotlines, $3 their times, in batch
+-- order. The hotlines' delivery_seqs rows are bumped in byte order of
+-- hotline id (every batch the same order, so two batches wait for each
+-- other, never deadlock), and locked until COMMIT: see delivery_seqs in
+-- the migration for why that keeps the cursor in commit order. This is the
+-- batch transaction's last statement before NOTIFY and COMMIT, so the
+-- rows are held no longer than needed.
+WITH jobs AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS j (report_id, hotline_id, at, n)
+), counts AS (
+    SELECT hotline_id, count(*) AS c FROM jobs GROUP BY hotline_id
+), bumped AS (
+    INSERT INTO delivery_seqs AS s (hotline_id, last_seq)
+    SELECT hotline_id, c FROM counts ORDER BY hotline_id COLLATE "C"
+    ON CONFLICT (hotline_id) DO UPDATE SET last_seq = s.last_seq + excluded.last_seq
+    RETURNING s.hotline_id, s.last_seq
+)
+INSERT INTO deliveries (report_id, hotline_id, seq, enqueued_at, next_attempt_at)
+SELECT j.report_id, j.hotline_id,
+       b.last_seq - c.c + row_number() OVER (PARTITION BY j.hotline_id ORDER BY j.n),
+       j.at, j.at
+FROM jobs AS j JOIN counts AS c USING (hotline_id) JOIN bumped AS b USING (hotline_id);
+
+-- name: notify
+-- Wakes the dispatchers of every replica (they LISTEN on the channel) when
+-- the transaction commits; nothing if it rolls back. $1 names the sending
+-- store, which wakes its own dispatcher itself, before answering. The
+-- channel is per database, so stores on other databases are not woken.
+SELECT pg_notify('reportit_deliveries', $1);
+
+-- name: listen
+-- On the store's dedicated listening connection; the channel of notify.
+LISTEN reportit_deliveries;
+
+-- name: claim
+-- $1 is the lease's end, $2 now, $3 how many, $4 the claiming store.
+-- SKIP LOCKED: replicas claiming at once each take other jobs instead of
+-- queueing on the same rows; a row locked by a claim that then commits has
+-- moved out of "due" (next_attempt_at is the lease's end), and READ
+-- COMMITTED re-checks the condition on rows whose lock it did get. As in
+-- SQLite, "next_attempt_at <= now" alone means "due, and not leased or its
+-- lease over".
+UPDATE deliveries AS d
+SET lease_until = $1, next_attempt_at = $1, lease_owner = $4
+FROM (
+    SELECT report_id FROM deliveries
+    WHERE state = 'pending' AND next_attempt_at <= $2
+    ORDER BY next_attempt_at
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+) AS c
+WHERE d.report_id = c.report_id
+RETURNING d.report_id, d.hotline_id, d.attempts, d.enqueued_at;
+
+-- Each complete statement changes the job and, when it changed, the
+-- report's status, in one statement (data-modifying WITH parts always
+-- run), and answers whether the job exists. Parameters as in the SQLite
+-- store's statements of the same names.
+
+-- name: completeDone
+-- $1 at, $2 reference, $3 attempts to add, $4 report id. Delivered wins
+-- over every other state: the hotline has the report, even if a worker
+-- whose lease had ended learnt it late. The time of the first delivery
+-- stays on the report.
+WITH d AS (
+    UPDATE deliveries
+    SET state = 'delivered', delivered_at = $1, hotline_reference = $2, attempts = attempts + $3,
+        lease_until = NULL, lease_owner = NULL, last_reason = ''
+    WHERE report_id = $4 AND state <> 'delivered'
+    RETURNING report_id
+), r AS (
+    UPDATE reports SET status = 'delivered', delivered_at = $1
+    WHERE id IN (SELECT report_id FROM d) AND status <> 'delivered'
+)
+SELECT EXISTS (SELECT FROM d) OR EXISTS (SELECT FROM deliveries WHERE report_id = $4);
+
+-- name: completeRetry
+-- $1 due at, $2 attempts to add, $3 reason, $4 report id.
+WITH d AS (
+    UPDATE deliveries
+    SET next_attempt_at = $1, attempts = attempts + $2, last_reason = $3, lease_until = NULL, lease_owner = NULL
+    WHERE report_id = $4 AND state = 'pending'
+    RETURNING report_id
+)
+SELECT EXISTS (SELECT FROM d) OR EXISTS (SELECT FROM deliveries WHERE report_id = $4);
+
+-- name: completeDead
+-- $1 died at, $2 attempts to add, $3 reason, $4 report id.
+WITH d AS (
+    UPDATE deliveries
+    SET state = 'dead', died_at = $1, attempts = attempts + $2, last_reason = $3, lease_until = NULL, lease_owner = NULL
+    WHERE report_id = $4 AND state = 'pending'
+    RETURNING report_id
+)
+SELECT EXISTS (SELECT FROM d) OR EXISTS (SELECT FROM deliveries WHERE report_id = $4);
+
+-- name: completeUseForm
+-- $1 at, $2 attempts to add, $3 report id.
+WITH d AS (
+    UPDATE deliveries
+    SET state = 'use_form', delivered_at = $1, attempts = attempts + $2, last_reason = '',
+        lease_until = NULL, lease_owner = NULL
+    WHERE report_id = $3 AND state = 'pending'
+    RETURNING report_id
+), r AS (
+    UPDATE reports SET status = 'use_hotline_form', delivered_at = $1
+    WHERE id IN (SELECT report_id FROM d) AND status = 'accepted'
+)
+SELECT EXISTS (SELECT FROM d) OR EXISTS (SELECT FROM deliveries WHERE report_id = $3);
+
+-- name: completeAwaitPull
+-- $1 attempts to add, $2 report id.
+WITH d AS (
+    UPDATE deliveries
+    SET state = 'awaiting_pull', attempts = attempts + $1, last_reason = '', lease_until = NULL, lease_owner = NULL
+    WHERE report_id = $2 AND state = 'pending'
+    RETURNING report_id
+)
+SELECT EXISTS (SELECT FROM d) OR EXISTS (SELECT FROM deliveries WHERE report_id = $2);
+
+-- name: ack
+-- $1 at, $2 the hotline's reference, $3 report id, $4 hotline id. Only the
+-- report's own hotline can ack it, once: a repeated ack changes nothing.
+-- The first non-empty hotline reference stays, and the report's first
+-- delivery time.
+WITH d AS (
+    UPDATE deliveries
+    SET acked_at = $1,
+        hotline_reference = CASE WHEN hotline_reference = '' THEN $2 ELSE hotline_reference END,
+        delivered_at = CASE WHEN state = 'delivered' THEN delivered_at ELSE $1 END,
+        state = 'delivered',
+        lease_until = NULL, lease_owner = NULL
+    WHERE report_id = $3 AND hotline_id = $4 AND acked_at IS NULL
+    RETURNING report_id
+), r AS (
+    UPDATE reports SET status = 'delivered', delivered_at = $1
+    WHERE id IN (SELECT report_id FROM d) AND status <> 'delivered'
+)
+SELECT EXISTS (SELECT FROM d) OR EXISTS (SELECT FROM deliveries WHERE report_id = $3 AND hotline_id = $4);
+
+-- name: revive
+-- A revived job starts afresh: attempts and the maximum age count from
+-- now, or a job that died of old age would die again at its first failure.
+UPDATE deliveries
+SET state = 'pending', attempts = 0, enqueued_at = $1, next_attempt_at = $1, died_at = NULL,
+    lease_until = NULL, lease_owner = NULL
+WHERE report_id = $2 AND state = 'dead';
+
+-- name: releaseLeases
+-- Only the leases of one store ($2): other replicas' workers are alive as
+-- far as this process can know.
+UPDATE deliveries SET lease_until = NULL, lease_owner = NULL, next_attempt_at = least(next_attempt_at, $1)
+WHERE state = 'pending' AND lease_owner = $2;
+
+-- name: eraseReports
+-- $1 erased_at, $2 delivered before, $3 primaries per chunk. A primary and
+-- its sightings go together; erased rows leave reports_erasable, so the
+-- next chunk starts where this one ended and a second run finds nothing.
+-- url_key goes too: it is an unkeyed hash of the URL. SKIP LOCKED: replicas
+-- erasing at once share the work.
+UPDATE reports
+SET url = '', url_key = '', page_url = '', comment = '', contact = '', erased_at = $1
+WHERE erased_at IS NULL AND primary_id IN (
+    SELECT id FROM reports
+    WHERE status <> 'accepted' AND erased_at IS NULL AND delivered_at < $2 AND primary_id = id
+    ORDER BY delivered_at
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+);
+
+-- name: insertClient
+INSERT INTO hotline_clients (id, hotline_id, name, secret_hash, created_at, revoked_at)
+VALUES ($1, $2, $3, $4, $5, $6);
+
+-- name: revokeClient
+-- The first revocation's time stays.
+WITH c AS (
+    UPDATE hotline_clients SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING id
+)
+SELECT EXISTS (SELECT FROM c) OR EXISTS (SELECT FROM hotline_clients WHERE id = $2);
+
+-- name: loadReport
+-- A report and its primary's sighting counters.
+SELECT r.id, r.reference, r.url, r.url_key, r.page_url, r.content_type, r.category, r.country,
+       r.hotline_id, r.comment, r.contact, r.client_name, r.client_version, r.received_at,
+       p.sighting_count, p.first_seen_at, p.last_seen_at
+FROM reports AS r JOIN reports AS p ON p.id = r.primary_id
+WHERE r.id = $1;
+
+-- name: queueStats
+SELECT (SELECT count(*) FROM deliveries WHERE state = 'pending'),
+       (SELECT count(*) FROM deliveries WHERE state = 'dead'),
+       (SELECT min(enqueued_at) FROM deliveries WHERE state = 'pending');
+
+-- name: deadJobs
+SELECT d.report_id, r.reference, d.hotline_id, d.attempts, d.enqueued_at, d.died_at, d.last_reason
+FROM deliveries AS d JOIN reports AS r ON r.id = d.report_id
+WHERE d.state = 'dead'
+ORDER BY d.enqueued_at, d.report_id COLLATE "C"
+LIMIT $1;
+
+-- name: listForHotline
+-- Primaries only: sightings have no job. Ordered by seq, the commit order
+-- among the hotline's jobs.
+SELECT d.seq, r.id, r.reference, r.url, r.url_key, r.page_url, r.content_type, r.category, r.country,
+       r.hotline_id, r.comment, r.contact, r.client_name, r.client_version, r.received_at,
+       r.sighting_count, r.first_seen_at, r.last_seen_at, d.acked_at, d.hotline_reference
+FROM deliveries AS d JOIN reports AS r ON r.id = d.report_id
+WHERE d.hotline_id = $1 AND d.seq > $2
+ORDER BY d.seq
+LIMIT $3;
+
+-- name: client
+SELECT id, hotline_id, name, secret_hash, created_at, revoked_at FROM hotline_clients WHERE id = $1;
+
+-- name: clients
+SELECT id, hotline_id, name, secret_hash, created_at, revoked_at FROM hotline_clients ORDER BY created_at, id COLLATE "C";

@@ -1,7 +1,10 @@
-// Package postgres is the PostgreSQL implementation of report.Store, for
-// running several replicas of reportit on one database (PostgreSQL 12 or
-// later). It answers exactly as the SQLite store does and passes the same
-// contract (storetest).
+// Package postgres is the PostgreSQL implementation of report.Store, and
+// of the delivery contracts report.Queue and report.Pull, for running
+// several replicas of reportit on one database (PostgreSQL 12 or later).
+// It answers exactly as the SQLite store does and passes the same
+// contracts (storetest). What several replicas add (claims that skip each
+// other's rows, leases, LISTEN/NOTIFY, a commit-ordered pull cursor) is
+// described in queue.go and pull.go.
 //
 // Durability: a report is acknowledged only after the transaction holding
 // it is committed with synchronous commit, which the store checks on every
@@ -20,6 +23,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -55,6 +59,7 @@ const (
 type Option func(*options)
 
 type options struct {
+	replicaID    string
 	maxBatch     int
 	writers      int
 	maxConns     int32
@@ -78,6 +83,21 @@ func WithMaxBatch(n int) Option {
 	return func(o *options) {
 		if n > 0 {
 			o.maxBatch = n
+		}
+	}
+}
+
+// WithReplicaID names this store among the replicas sharing the database,
+// as the holder of the delivery leases it takes. The name must be unique
+// among live replicas and may stay the same across restarts of one (a
+// container's hostname, say): ReleaseLeases at start-up then ends the
+// leases of the same replica's previous, crashed process at once, instead
+// of after they expire. Without it, each Store gets a random name, and a
+// crashed process's leases simply expire.
+func WithReplicaID(id string) Option {
+	return func(o *options) {
+		if id != "" {
+			o.replicaID = id
 		}
 	}
 }
@@ -141,6 +161,17 @@ type Store struct {
 	// returned.
 	stopped chan struct{}
 
+	// owner names this store as a lease holder and a NOTIFY sender.
+	owner string
+	// wake is signalled after a commit that made delivery jobs due, here
+	// or (by NOTIFY) in another replica.
+	wake chan struct{}
+	// stopListen ends the listening goroutine, which closes listening
+	// when it has returned; listenUp is closed once it first listens.
+	stopListen context.CancelFunc
+	listening  chan struct{}
+	listenUp   chan struct{}
+
 	closeOnce sync.Once
 
 	stats struct{ batches, reports, failed, oneByOne atomic.Uint64 }
@@ -185,15 +216,26 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	owner := o.replicaID
+	if owner == "" {
+		owner = "store-" + rand.Text()
+	}
 	s := &Store{
 		q:            q,
 		pool:         pool,
+		owner:        owner,
+		wake:         make(chan struct{}, 1),
+		listening:    make(chan struct{}),
+		listenUp:     make(chan struct{}),
 		maxBatch:     o.maxBatch,
 		batchTimeout: o.batchTimeout,
 		hooks:        o.hooks,
 		queue:        make(chan *acceptReq, o.maxBatch),
 		stopped:      make(chan struct{}),
 	}
+	lctx, stop := context.WithCancel(context.Background())
+	s.stopListen = stop
+	go s.listen(lctx, pool.Config().ConnConfig.Copy())
 	go s.run(o.writers)
 	return s, nil
 }
@@ -409,6 +451,8 @@ func (s *Store) Close() error {
 		close(s.queue)
 		s.mu.Unlock()
 		<-s.stopped
+		s.stopListen()
+		<-s.listening
 		s.pool.Close()
 	})
 	return nil

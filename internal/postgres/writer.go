@@ -103,6 +103,15 @@ func (s *Store) commitBatch(batch []*acceptReq) {
 			}
 		}
 		s.stats.reports.Add(n)
+		for _, req := range batch {
+			if req.isNewPrimary() {
+				// Before the answers: a caller that saw its report
+				// accepted finds the signal there. Other replicas learn
+				// of it by NOTIFY.
+				s.signal()
+				break
+			}
+		}
 	}
 	for _, req := range batch {
 		close(req.done)
@@ -197,9 +206,43 @@ func (s *Store) acceptBatch(ctx context.Context, tx pgx.Tx, batch []*acceptReq) 
 			return err
 		}
 	}
-	// Delivery jobs for the new primaries (req.stored && req.res.PrimaryID
-	// == req.res.ID) are to be inserted here, in tx.
+	return s.enqueueJobs(ctx, tx, batch)
+}
+
+// enqueueJobs inserts the delivery job of every new primary report of
+// batch, due at once, in tx: no 202 without a job. A replay, a sighting or
+// a report that failed its set has none. It also queues the NOTIFY that
+// wakes the other replicas' dispatchers once tx commits.
+//
+// It runs last, after every other lock the batch takes, because the
+// cursor rows it bumps (see insertDeliveries) serialise the batches of a
+// hotline across replicas until they commit.
+func (s *Store) enqueueJobs(ctx context.Context, tx pgx.Tx, batch []*acceptReq) error {
+	var ids, hotlines []string
+	var at []time.Time
+	for _, req := range batch {
+		if req.isNewPrimary() {
+			ids = append(ids, req.res.ID)
+			hotlines = append(hotlines, req.res.HotlineID)
+			at = append(at, req.at)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	var b pgx.Batch
+	b.Queue(s.q.insertDeliveries, ids, hotlines, at)
+	b.Queue(s.q.notify, s.owner)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("insert delivery jobs: %w", err)
+	}
 	return nil
+}
+
+// isNewPrimary tells whether req was stored as a primary report: the ones
+// that get a delivery job.
+func (req *acceptReq) isNewPrimary() bool {
+	return req.err == nil && req.stored && req.res.PrimaryID == req.res.ID && !req.res.Replayed
 }
 
 // acceptOneByOne writes each request of batch as a set of its own, so that
