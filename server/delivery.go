@@ -12,6 +12,7 @@ import (
 	"github.com/reportit/reportit/internal/config"
 	"github.com/reportit/reportit/internal/delivery"
 	"github.com/reportit/reportit/internal/hotline"
+	"github.com/reportit/reportit/internal/outbox"
 	"github.com/reportit/reportit/internal/portal"
 )
 
@@ -66,7 +67,10 @@ func deliveryRoutes(cfg *config.Config, dir *hotline.Directory) (*delivery.Route
 		Client:    portal.Config{Version: version},
 	}
 	if cfg.IntakeURL != "" {
-		rc.Intake = &delivery.PushTarget{Endpoint: cfg.IntakeURL, Secrets: strings.Fields(cfg.IntakeSecret)}
+		// The shared portal takes every hotline's reports: give its lane as
+		// many slots as the runner has workers, or jobs claimed for it would
+		// bounce back as "lane busy" and drain a backlog a few at a time.
+		rc.Intake = &delivery.PushTarget{Endpoint: cfg.IntakeURL, Secrets: strings.Fields(cfg.IntakeSecret), Concurrency: outbox.DefaultWorkers}
 	}
 	routes, err := delivery.NewRoutes(rc)
 	return routes, pull, err
@@ -80,7 +84,8 @@ func newDispatcher(cfg *config.Config, src delivery.Source, routes *delivery.Rou
 	return delivery.NewDispatcher(delivery.Config{
 		Source:  src,
 		Routes:  routes,
-		Policy:  delivery.Policy{MaxAge: cfg.MaxAge},
+		Policy:  delivery.Policy{Base: cfg.BackoffBase, Max: cfg.BackoffMax, MaxAge: cfg.MaxAge},
+		Breaker: delivery.BreakerConfig{Cooldown: cfg.BreakerCooldown},
 		Metrics: m,
 	})
 }

@@ -116,7 +116,10 @@ func (b *Breaker) Allow() (t Ticket, retryAt time.Time, ok bool) {
 		return Ticket{}, b.openUntil, false
 	}
 	if b.probeOut && now.Before(b.probeUntil) {
-		return Ticket{}, b.probeUntil, false
+		// Come back after a cool-down, not at the probe timeout: the probe
+		// usually answers within one request, and the timeout (a minute)
+		// would hold the whole backlog back long after the portal is up.
+		return Ticket{}, minTime(b.probeUntil, now.Add(b.cfg.Cooldown)), false
 	}
 	// No probe out, or it was lost: send one, and ignore the lost one's
 	// result should it come after all.

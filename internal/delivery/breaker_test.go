@@ -110,7 +110,7 @@ func TestBreakerStateMachine(t *testing.T) {
 		t.Fatalf("after the cool-down: %v", s)
 	}
 	probe := mustAllow(t, b)
-	mustRefuse(t, b, c.Now().Add(time.Minute))
+	mustRefuse(t, b, c.Now().Add(30*time.Second)) // a cool-down, not the probe timeout
 
 	// The probe fails: open again for a full cool-down.
 	b.Failure(probe, 0)
