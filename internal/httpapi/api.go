@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -76,6 +77,9 @@ type api struct {
 	Deps
 	metrics *metrics
 	log     *slog.Logger
+	// bodyBuffers are read buffers for request bodies: io.ReadAll grew a
+	// new one, in several steps, for every request.
+	bodyBuffers sync.Pool
 }
 
 // MaxBodyBytes bounds a report body: two URLs, a comment of 2,000

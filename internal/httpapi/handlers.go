@@ -1,7 +1,8 @@
 package httpapi
 
 import (
-	"io"
+	"bytes"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/reportit/reportit/internal/report"
 	"github.com/reportit/reportit/internal/strictjson"
 )
 
@@ -63,8 +65,11 @@ func (a *api) submitReport(c *gin.Context) {
 		return
 	}
 	a.metrics.reports.WithLabelValues(boolLabel(rec.Duplicate()), boolLabel(rec.Replayed)).Inc()
-	// Report ids only: never the URL, comment or contact.
-	a.log.Info("report accepted", "id", rec.ID, "hotline", rec.HotlineID, "duplicate", rec.Duplicate(), "replayed", rec.Replayed)
+	// Report ids only: never the URL, comment or contact. LogAttrs, so
+	// that the attributes are not boxed into interfaces for every report.
+	a.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "report accepted",
+		slog.String("id", rec.ID), slog.String("hotline", rec.HotlineID),
+		slog.Bool("duplicate", rec.Duplicate()), slog.Bool("replayed", rec.Replayed))
 	c.Header("Cache-Control", "no-store")
 	c.Header("Location", "/v1/reports/"+rec.Reference)
 	if rec.Replayed {
@@ -85,27 +90,60 @@ func (a *api) reportStatus(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, reportStatus{Reference: v.Reference, Status: v.Status, Hotline: refOf(h), ReceivedAt: v.ReceivedAt, DeliveredAt: v.DeliveredAt})
+	st := reportStatus{Reference: v.Reference, Status: v.Status, Hotline: refOf(h), ReceivedAt: v.ReceivedAt}
+	if v.Status == report.StatusDelivered {
+		// Only a delivery has a delivery time: a report left for the
+		// hotline's own form went nowhere.
+		st.DeliveredAt = v.DeliveredAt
+	}
+	c.JSON(http.StatusOK, st)
 }
 
 // readJSON reads a bounded JSON body strictly into v, answering the problem
 // itself when it cannot.
 func (a *api) readJSON(c *gin.Context, v any) bool {
-	mt, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
-	if err != nil || mt != "application/json" || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
+	if !jsonMediaType(c.GetHeader("Content-Type")) {
 		writeProblem(c, problemFor(codeUnsupportedMedia, "Send the body as application/json (UTF-8)."))
 		return false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
-	if err != nil {
+	buf, _ := a.bodyBuffers.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = bytes.NewBuffer(make([]byte, 0, bodyBufferSize))
+	}
+	defer func() {
+		// A buffer grown by a large body is left to the GC rather than
+		// kept for every later request.
+		if buf.Cap() <= bodyBufferSize {
+			buf.Reset()
+			a.bodyBuffers.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)); err != nil {
 		a.fail(c, err)
 		return false
 	}
-	if err := strictjson.Unmarshal(body, v); err != nil {
+	// strictjson copies every string it keeps, so the buffer can go back
+	// to the pool once v is filled.
+	if err := strictjson.Unmarshal(buf.Bytes(), v); err != nil {
 		a.fail(c, err)
 		return false
 	}
 	return true
+}
+
+// bodyBufferSize covers a typical report with a long comment. Bodies up to
+// MaxBodyBytes still work; their buffer is not pooled.
+const bodyBufferSize = 4 << 10
+
+// jsonMediaType reports whether a Content-Type is JSON in UTF-8. The two
+// spellings clients send are recognised without mime.ParseMediaType, which
+// allocates a map of parameters for every request.
+func jsonMediaType(ct string) bool {
+	if strings.EqualFold(ct, "application/json") || strings.EqualFold(ct, "application/json; charset=utf-8") {
+		return true
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json" && (params["charset"] == "" || strings.EqualFold(params["charset"], "utf-8"))
 }
 
 // maxIdempotencyKey bounds the header; clients send UUIDs.

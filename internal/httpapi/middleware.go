@@ -37,9 +37,51 @@ func (a *api) observe(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
-	status := strconv.Itoa(c.Writer.Status())
+	status := statusLabel(c.Writer.Status())
 	a.metrics.requests.WithLabelValues(route, status).Inc()
 	a.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+}
+
+// statusLabel is strconv.Itoa without an allocation for the codes this
+// API answers with (Itoa allocates for numbers of 100 and more).
+func statusLabel(code int) string {
+	switch code {
+	case http.StatusOK:
+		return "200"
+	case http.StatusCreated:
+		return "201"
+	case http.StatusAccepted:
+		return "202"
+	case http.StatusNoContent:
+		return "204"
+	case http.StatusNotModified:
+		return "304"
+	case http.StatusBadRequest:
+		return "400"
+	case http.StatusUnauthorized:
+		return "401"
+	case http.StatusForbidden:
+		return "403"
+	case http.StatusNotFound:
+		return "404"
+	case http.StatusMethodNotAllowed:
+		return "405"
+	case http.StatusConflict:
+		return "409"
+	case http.StatusRequestEntityTooLarge:
+		return "413"
+	case http.StatusUnsupportedMediaType:
+		return "415"
+	case http.StatusUnprocessableEntity:
+		return "422"
+	case http.StatusTooManyRequests:
+		return "429"
+	case http.StatusInternalServerError:
+		return "500"
+	case http.StatusServiceUnavailable:
+		return "503"
+	}
+	return strconv.Itoa(code)
 }
 
 // bearer extracts the token from "Authorization: Bearer <token>".
@@ -100,7 +142,9 @@ type limitCheck struct {
 }
 
 func (a *api) limit(c *gin.Context, checks ...limitCheck) {
-	ds := make([]ratelimit.Decision, 0, len(checks))
+	// On the stack for the one or two checks a route makes.
+	var buf [2]ratelimit.Decision
+	ds := buf[:0]
 	for _, ch := range checks {
 		d, err := a.Limiter.Allow(c.Request.Context(), ch.policy, ch.id)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"hash"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,6 +34,18 @@ type Service struct {
 	// data dir; losing it invalidates outstanding receipts, nothing else.
 	secret []byte
 	now    func() time.Time
+	// macs holds keyed hashers (*keyedHash) for mac: hmac.New costs a
+	// dozen allocations and two SHA-256 blocks of key schedule on every
+	// call, a Reset of a used one neither.
+	macs sync.Pool
+}
+
+// keyedHash is an HMAC-SHA-256 under the service secret, with scratch
+// space for its input and output.
+type keyedHash struct {
+	h   hash.Hash
+	in  []byte
+	sum []byte
 }
 
 // New returns a Service. secret must be at least 32 random bytes.
@@ -164,31 +177,52 @@ func (svc *Service) receipt(id string) string {
 }
 
 func (svc *Service) mac(purpose string, parts ...string) string {
-	m := hmac.New(sha256.New, svc.secret)
-	writeParts(m, append([]string{purpose}, parts...)...)
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
+	k, _ := svc.macs.Get().(*keyedHash)
+	if k == nil {
+		k = &keyedHash{h: hmac.New(sha256.New, svc.secret)}
+	} else {
+		// Back to the state right after the key, which hmac keeps
+		// precomputed from the first Reset on.
+		k.h.Reset()
+	}
+	k.in = appendParts(appendParts(k.in[:0], purpose), parts...)
+	k.h.Write(k.in)
+	k.sum = k.h.Sum(k.sum[:0])
+	out := base64.RawURLEncoding.EncodeToString(k.sum[:18])
+	if cap(k.in) <= maxPooledInput {
+		svc.macs.Put(k)
+	}
+	return out
 }
+
+// maxPooledInput keeps a hasher that had to grow for a very long input out
+// of the pool, so that the pool does not pin large buffers.
+const maxPooledInput = 4 << 10
 
 // fingerprint identifies the content of a submission, so that a retry with
 // the same Idempotency-Key can be told from a different report. It hashes
 // the decoded fields, not the bytes: a client re-encoding the same report
 // with other whitespace is retrying, not changing it.
 func fingerprint(s *report.Submission) string {
-	h := sha256.New()
-	writeParts(h, s.URL, s.PageURL, string(s.ContentType), string(s.Category), s.Country, s.Hotline,
+	// Built on the stack when it fits (a comment of a few hundred bytes),
+	// so that hashing costs no allocation.
+	var stack [1024]byte
+	in := appendParts(stack[:0], s.URL, s.PageURL, string(s.ContentType), string(s.Category), s.Country, s.Hotline,
 		s.Comment, s.Contact, s.Client.Name, s.Client.Version)
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(in)
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
-// writeParts writes length-prefixed parts, so that ("ab","c") and ("a","bc")
-// hash differently.
-func writeParts(h hash.Hash, parts ...string) {
-	var n [4]byte
+// appendParts appends length-prefixed parts to b, so that ("ab","c") and
+// ("a","bc") hash differently.
+func appendParts(b []byte, parts ...string) []byte {
 	for _, p := range parts {
-		binary.BigEndian.PutUint32(n[:], uint32(len(p)))
-		h.Write(n[:])
-		h.Write([]byte(p))
+		b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
+		b = append(b, p...)
 	}
+	return b
 }
 
 func newID() string {

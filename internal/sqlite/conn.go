@@ -112,6 +112,14 @@ func writerSettings(o *options, q *queries) ([]string, []pragmaCheck) {
 		// The per-report savepoints keep a sub-journal; in a temp file that
 		// costs a write system call per page changed.
 		"_pragma=temp_store(MEMORY)",
+		// No checkpoint inside COMMIT: the checkpointer copies the WAL
+		// into the database file on its own connection, so that a batch's
+		// callers wait for their fsync, not for a checkpoint as well.
+		"_pragma=wal_autocheckpoint(0)",
+		// Random keys (references, URL keys, idempotency keys) touch
+		// index pages all over the file; with SQLite's 2 MB default most
+		// of them were read again for every report.
+		fmt.Sprintf("_pragma=cache_size(%d)", writerCacheKiB),
 		"_txlock=immediate",
 	}
 	checks := []pragmaCheck{
@@ -120,8 +128,44 @@ func writerSettings(o *options, q *queries) ([]string, []pragmaCheck) {
 		{"foreign_keys", q.foreignKeys, "1"},
 		{"busy_timeout", q.busyTimeout, fmt.Sprint(ms)},
 		{"temp_store", q.tempStore, "2"},
+		{"wal_autocheckpoint", q.walAutocheckpoint, "0"},
+		{"cache_size", q.cacheSize, fmt.Sprint(writerCacheKiB)},
 	}
 	return params, checks
+}
+
+// writerCacheKiB is the writer's page cache, as SQLite takes it: a negative
+// number of KiB. 32 MiB keeps the hot index pages of a few million reports
+// and costs at most that much memory.
+const writerCacheKiB = -32768
+
+// checkpointerSettings are those of the checkpointer's connection. It syncs
+// as the writer does (a checkpoint fsyncs the WAL before copying it and the
+// database file after), and it gives up on a lock sooner: a busy
+// checkpoint is simply tried again at the next tick.
+func checkpointerSettings(q *queries) ([]string, []pragmaCheck) {
+	params := []string{
+		fmt.Sprintf("_pragma=busy_timeout(%d)", checkpointBusy.Milliseconds()),
+		"_pragma=synchronous(FULL)",
+	}
+	checks := []pragmaCheck{
+		{"journal_mode", q.journalMode, "wal"},
+		{"synchronous", q.synchronous, "2"},
+	}
+	return params, checks
+}
+
+func openCheckpointer(path string, q *queries) (*sql.DB, error) {
+	params, checks := checkpointerSettings(q)
+	db, err := openChecked(path, params, checks)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
 }
 
 // openWriter opens the single-connection pool of the writer goroutine (and

@@ -19,6 +19,7 @@ type queries struct {
 	createMigrationsTable, appliedMigrations, recordMigration string
 
 	findIdempotency, insertIdempotency, purgeIdempotency string
+	claimIdempotency                                     string
 	findPrimary, insertReport, addSighting               string
 	savepoint, releaseSavepoint, rollbackToSavepoint     string
 
@@ -38,6 +39,8 @@ type queries struct {
 	integrityCheck, foreignKeyCheck string
 
 	journalMode, synchronous, foreignKeys, busyTimeout, queryOnly, tempStore string
+	walAutocheckpoint, cacheSize                                             string
+	checkpointPassive, checkpointRestart, setBusyTimeout                     string
 }
 
 var errQueries = errors.New("sqlite: bad query file")
@@ -57,6 +60,7 @@ func loadQueries(src string) (*queries, error) {
 		"findIdempotency":       &q.findIdempotency,
 		"insertIdempotency":     &q.insertIdempotency,
 		"purgeIdempotency":      &q.purgeIdempotency,
+		"claimIdempotency":      &q.claimIdempotency,
 		"findPrimary":           &q.findPrimary,
 		"insertReport":          &q.insertReport,
 		"addSighting":           &q.addSighting,
@@ -100,6 +104,11 @@ func loadQueries(src string) (*queries, error) {
 		"busyTimeout":           &q.busyTimeout,
 		"queryOnly":             &q.queryOnly,
 		"tempStore":             &q.tempStore,
+		"walAutocheckpoint":     &q.walAutocheckpoint,
+		"cacheSize":             &q.cacheSize,
+		"checkpointPassive":     &q.checkpointPassive,
+		"checkpointRestart":     &q.checkpointRestart,
+		"setBusyTimeout":        &q.setBusyTimeout,
 	}
 	for name, dst := range fields {
 		sql, ok := named[name]

@@ -22,6 +22,14 @@ FROM idempotency WHERE key = ?;
 INSERT INTO idempotency (key, fingerprint, report_id, reference, hotline_id, primary_id, received_at)
 VALUES (?, ?, ?, ?, ?, ?, ?);
 
+-- name: claimIdempotency
+-- The writer's fast path: claims the key and learns in the same statement
+-- whether it was free (one row changed) or already used (none), which
+-- saves the lookup for the 98% of requests that are new.
+INSERT INTO idempotency (key, fingerprint, report_id, reference, hotline_id, primary_id, received_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (key) DO NOTHING;
+
 -- name: purgeIdempotency
 DELETE FROM idempotency WHERE key IN (
     SELECT key FROM idempotency WHERE received_at < ? ORDER BY received_at LIMIT ?
@@ -249,3 +257,21 @@ PRAGMA query_only;
 
 -- name: tempStore
 PRAGMA temp_store;
+
+-- name: walAutocheckpoint
+PRAGMA wal_autocheckpoint;
+
+-- name: cacheSize
+PRAGMA cache_size;
+
+-- name: checkpointPassive
+-- Returns (busy, frames in the WAL, frames checkpointed).
+PRAGMA wal_checkpoint(PASSIVE);
+
+-- name: checkpointRestart
+PRAGMA wal_checkpoint(RESTART);
+
+-- name: setBusyTimeout
+-- A format string for fmt, the argument in milliseconds: PRAGMA takes no
+-- bound parameters.
+PRAGMA busy_timeout = %d;

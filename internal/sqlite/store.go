@@ -41,6 +41,10 @@ type options struct {
 	busyTimeout time.Duration
 	readConns   int
 	hooks       hooks
+	// checkpointEvery and restartFrames are the checkpointer's; tests
+	// change them.
+	checkpointEvery time.Duration
+	restartFrames   int
 }
 
 // hooks let the package's tests look inside the writer.
@@ -82,7 +86,10 @@ func WithReadConns(n int) Option {
 }
 
 func newOptions(opts []Option) *options {
-	o := &options{maxBatch: DefaultMaxBatch, busyTimeout: DefaultBusyTimeout, readConns: DefaultReadConns}
+	o := &options{
+		maxBatch: DefaultMaxBatch, busyTimeout: DefaultBusyTimeout, readConns: DefaultReadConns,
+		checkpointEvery: checkpointEvery, restartFrames: checkpointRestartFrames,
+	}
 	for _, opt := range opts {
 		opt(o)
 	}
@@ -98,7 +105,9 @@ type Store struct {
 	r        readStmts
 	maxBatch int
 	maxOps   int
-	hooks    hooks
+	// busyTimeout is the writer's, restored after a RESTART checkpoint.
+	busyTimeout time.Duration
+	hooks       hooks
 
 	// mu guards closed and every send on queue, ops and jobs, so that
 	// Close can close queue knowing no sender is left.
@@ -112,11 +121,23 @@ type Store struct {
 	// stopped is closed when the writer goroutine has drained queue and
 	// returned.
 	stopped chan struct{}
+	// restart carries the checkpointer's requests for a RESTART
+	// checkpoint to the writer goroutine.
+	restart, restarted chan struct{}
+	ckpt               *checkpointer
 
 	closeOnce sync.Once
 	closeErr  error
 
-	stats struct{ batches, reports, failed, opBatches, ops atomic.Uint64 }
+	stats storeStats
+}
+
+type storeStats struct {
+	batches, reports, failed, opBatches, ops atomic.Uint64
+	// redone counts batches written again with a savepoint per report
+	// after one of their reports broke a constraint.
+	redone                                  atomic.Uint64
+	checkpoints, restarts, checkpointErrors atomic.Uint64
 }
 
 // Stats counts what the writer did since Open.
@@ -131,6 +152,13 @@ type Stats struct {
 	// ops (claims, completions, acks, revives), and Ops the number of ops
 	// they held: Ops/OpBatches is how many share an fsync.
 	OpBatches, Ops uint64
+	// RedoneBatches is the number of batches written a second time, with
+	// a savepoint per report, because a report broke a constraint.
+	RedoneBatches uint64
+	// Checkpoints counts the checkpointer's PASSIVE checkpoints, Restarts
+	// the writer's RESTART ones, and CheckpointErrors those that failed or
+	// found the database busy (they are tried again).
+	Checkpoints, Restarts, CheckpointErrors uint64
 }
 
 type readStmts struct {
@@ -169,15 +197,18 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	ctx := context.Background()
 	s := &Store{
-		q:        q,
-		maxBatch: o.maxBatch,
-		maxOps:   DefaultMaxOps,
-		hooks:    o.hooks,
-		queue:    make(chan *acceptReq, o.maxBatch),
-		ops:      make(chan *op, DefaultMaxOps),
-		jobs:     make(chan *job),
-		wake:     make(chan struct{}, 1),
-		stopped:  make(chan struct{}),
+		q:           q,
+		maxBatch:    o.maxBatch,
+		maxOps:      DefaultMaxOps,
+		hooks:       o.hooks,
+		busyTimeout: o.busyTimeout,
+		queue:       make(chan *acceptReq, o.maxBatch),
+		ops:         make(chan *op, DefaultMaxOps),
+		jobs:        make(chan *job),
+		wake:        make(chan struct{}, 1),
+		stopped:     make(chan struct{}),
+		restart:     make(chan struct{}),
+		restarted:   make(chan struct{}, 1),
 	}
 	if s.wdb, err = openWriter(path, o, q); err != nil {
 		return nil, err
@@ -194,6 +225,17 @@ func Open(path string, opts ...Option) (*Store, error) {
 		s.closeDBs()
 		return nil, err
 	}
+	cdb, err := openCheckpointer(path, q)
+	if err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	s.ckpt = &checkpointer{
+		db: cdb, passive: q.checkpointPassive, restart: s.restart, restarted: s.restarted,
+		every: o.checkpointEvery, restartFrames: o.restartFrames,
+		stats: &s.stats, stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	go s.ckpt.run()
 	go s.run()
 	return s, nil
 }
@@ -218,6 +260,7 @@ func (s *Store) prepare(ctx context.Context) error {
 	}
 	prep(s.wdb, &s.w.findIdempotency, s.q.findIdempotency)
 	prep(s.wdb, &s.w.insertIdempotency, s.q.insertIdempotency)
+	prep(s.wdb, &s.w.claimIdempotency, s.q.claimIdempotency)
 	prep(s.wdb, &s.w.findPrimary, s.q.findPrimary)
 	prep(s.wdb, &s.w.insertReport, s.q.insertReport)
 	prep(s.wdb, &s.w.addSighting, s.q.addSighting)
@@ -461,6 +504,11 @@ func (s *Store) Stats() Stats {
 		FailedBatches: s.stats.failed.Load(),
 		OpBatches:     s.stats.opBatches.Load(),
 		Ops:           s.stats.ops.Load(),
+		RedoneBatches: s.stats.redone.Load(),
+
+		Checkpoints:      s.stats.checkpoints.Load(),
+		Restarts:         s.stats.restarts.Load(),
+		CheckpointErrors: s.stats.checkpointErrors.Load(),
 	}
 }
 
@@ -479,8 +527,9 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// closeDBs closes the readers first, so that the writer's is the last
-// connection: SQLite then checkpoints the WAL into the database file.
+// closeDBs closes the readers and the checkpointer first, so that the
+// writer's is the last connection: SQLite then checkpoints the WAL into
+// the database file.
 func (s *Store) closeDBs() error {
 	for _, st := range s.r.all() {
 		if *st != nil {
@@ -489,6 +538,9 @@ func (s *Store) closeDBs() error {
 	}
 	s.w.close()
 	var errs []error
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close())
+	}
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
 	}

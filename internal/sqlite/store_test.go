@@ -623,6 +623,11 @@ func TestConstraintFailsOnlyItsReport(t *testing.T) {
 	waitQueued(s, 4)
 	close(g.release)
 	errs := append(first(), append(wait(), wait2()...)...)[1:]
+	// The fast path found the first violation, and the batch was written
+	// again with savepoints.
+	if st := s.Stats(); st.RedoneBatches != 1 {
+		t.Errorf("Stats = %+v, want 1 redone batch", st)
+	}
 	for i, want := range []bool{true, false, true, false} {
 		if ok := errs[i] == nil; ok != want {
 			t.Errorf("request %d: err = %v, want success %v", i, errs[i], want)

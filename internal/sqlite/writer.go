@@ -84,6 +84,7 @@ func (b *batchTx) stmt(st *sql.Stmt) *sql.Stmt {
 // them to a batch transaction does not prepare them again.
 type writeStmts struct {
 	findIdempotency, insertIdempotency, purgeIdempotency *sql.Stmt
+	claimIdempotency                                     *sql.Stmt
 	findPrimary, insertReport, addSighting               *sql.Stmt
 	savepoint, release, rollbackTo                       *sql.Stmt
 	insertDelivery                                       *sql.Stmt
@@ -97,7 +98,7 @@ type writeStmts struct {
 
 func (w *writeStmts) all() []**sql.Stmt {
 	return []**sql.Stmt{
-		&w.findIdempotency, &w.insertIdempotency, &w.purgeIdempotency,
+		&w.findIdempotency, &w.insertIdempotency, &w.purgeIdempotency, &w.claimIdempotency,
 		&w.findPrimary, &w.insertReport, &w.addSighting,
 		&w.savepoint, &w.release, &w.rollbackTo, &w.insertDelivery,
 		&w.savepointOp, &w.releaseOp, &w.rollbackToOp,
@@ -138,6 +139,9 @@ func (s *Store) run() {
 		case j := <-s.jobs:
 			j.err = s.runJob(j)
 			close(j.done)
+			continue
+		case <-s.restart:
+			s.restartCheckpoint()
 			continue
 		}
 		s.collect(b)
@@ -225,7 +229,16 @@ func (s *Store) collect(b *batch) {
 // nothing of the batch is stored, and answers computed inside it (a replay,
 // a conflict, jobs claimed) may rest on rows that were rolled back.
 func (s *Store) commitBatch(b *batch) {
-	due, err := s.writeBatch(b)
+	due, err := s.writeBatch(b, false)
+	if errors.Is(err, errRedo) {
+		// Rare: written again from the start, with a savepoint per
+		// report, so that the report at fault fails alone.
+		s.stats.redone.Add(1)
+		for _, req := range b.accepts {
+			req.res, req.err, req.stored = report.Accepted{}, nil, false
+		}
+		due, err = s.writeBatch(b, true)
+	}
 	if err != nil {
 		s.stats.failed.Add(1)
 		err = unavailable(fmt.Sprintf("batch of %d reports and %d delivery ops", len(b.accepts), len(b.ops)), err)
@@ -270,7 +283,10 @@ func (s *Store) commitBatch(b *batch) {
 // writeBatch writes b in one transaction: accepts first, then ops in
 // arrival order, so that a claim sees the jobs of the reports before it.
 // It returns how many jobs the transaction made due.
-func (s *Store) writeBatch(b *batch) (due int, err error) {
+//
+// Without careful, reports are written without savepoints, and a report
+// that breaks a constraint fails the attempt with errRedo (see acceptFast).
+func (s *Store) writeBatch(b *batch, careful bool) (due int, err error) {
 	// Never a caller's context: one caller giving up must not roll back
 	// the reports of everyone else in the batch.
 	ctx := context.Background()
@@ -284,7 +300,7 @@ func (s *Store) writeBatch(b *batch) (due int, err error) {
 		}
 	}()
 	if len(b.accepts) > 0 {
-		if err = s.acceptBatch(ctx, tx, b.accepts); err != nil {
+		if err = s.acceptBatch(ctx, tx, b.accepts, careful); err != nil {
 			return 0, err
 		}
 	}
@@ -340,20 +356,34 @@ func (s *Store) applyOp(b *batchTx, o *op) error {
 // atomically with a report goes here too: the delivery job of each new
 // primary report is.
 //
-// A request that breaks a constraint is rolled back to its savepoint and
-// answered with an error of its own; any other error fails the batch.
-func (s *Store) acceptBatch(ctx context.Context, tx *sql.Tx, batch []*acceptReq) error {
+// Careful, a request that breaks a constraint is rolled back to its
+// savepoint and answered with an error of its own; any other error fails
+// the batch. Otherwise (the first attempt at every batch) reports are
+// written without savepoints, three statements fewer per report, and a
+// constraint violation returns errRedo so that the caller rolls the whole
+// transaction back and tries again carefully. Statements prepared on the
+// writer's connection are only bound to tx here, not prepared again.
+func (s *Store) acceptBatch(ctx context.Context, tx *sql.Tx, batch []*acceptReq, careful bool) error {
 	st := writeStmts{
-		findIdempotency:   tx.StmtContext(ctx, s.w.findIdempotency),
-		insertIdempotency: tx.StmtContext(ctx, s.w.insertIdempotency),
-		findPrimary:       tx.StmtContext(ctx, s.w.findPrimary),
-		insertReport:      tx.StmtContext(ctx, s.w.insertReport),
-		addSighting:       tx.StmtContext(ctx, s.w.addSighting),
-		savepoint:         tx.StmtContext(ctx, s.w.savepoint),
-		release:           tx.StmtContext(ctx, s.w.release),
-		rollbackTo:        tx.StmtContext(ctx, s.w.rollbackTo),
-		insertDelivery:    tx.StmtContext(ctx, s.w.insertDelivery),
+		findIdempotency: tx.StmtContext(ctx, s.w.findIdempotency),
+		findPrimary:     tx.StmtContext(ctx, s.w.findPrimary),
+		insertReport:    tx.StmtContext(ctx, s.w.insertReport),
+		addSighting:     tx.StmtContext(ctx, s.w.addSighting),
+		insertDelivery:  tx.StmtContext(ctx, s.w.insertDelivery),
 	}
+	if !careful {
+		st.claimIdempotency = tx.StmtContext(ctx, s.w.claimIdempotency)
+		for _, req := range batch {
+			if err := acceptFast(ctx, &st, req); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	st.insertIdempotency = tx.StmtContext(ctx, s.w.insertIdempotency)
+	st.savepoint = tx.StmtContext(ctx, s.w.savepoint)
+	st.release = tx.StmtContext(ctx, s.w.release)
+	st.rollbackTo = tx.StmtContext(ctx, s.w.rollbackTo)
 	for _, req := range batch {
 		if err := acceptOne(ctx, &st, req); err != nil {
 			return err
@@ -362,27 +392,94 @@ func (s *Store) acceptBatch(ctx context.Context, tx *sql.Tx, batch []*acceptReq)
 	return nil
 }
 
+// errRedo means a report broke a constraint on the fast path: the batch
+// must be rolled back and written again with a savepoint per report.
+var errRedo = errors.New("sqlite: a report broke a constraint; batch to be written with savepoints")
+
+// acceptFast answers req as acceptOne does, in fewer statements and with
+// no savepoint: the primary lookup, then claiming the idempotency key with
+// INSERT ... ON CONFLICT DO NOTHING, which tells a new key (the common
+// case) from a used one without a lookup; only for a used key is the
+// record read. A constraint violation returns errRedo, since the rows
+// already written for req cannot be taken back alone.
+func acceptFast(ctx context.Context, st *writeStmts, req *acceptReq) error {
+	r := &req.r
+	at := micros(r.ReceivedAt)
+	primary, err := findPrimary(ctx, st, req, at)
+	if err != nil {
+		return err
+	}
+	res, err := st.claimIdempotency.ExecContext(ctx,
+		r.IdempotencyKey, r.Fingerprint, r.ID, r.Reference, r.HotlineID, primary, at,
+	)
+	if err != nil {
+		return fastErr("claim idempotency key", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("claim idempotency key: %w", err)
+	}
+	if n == 0 {
+		found, err := replay(ctx, st, req)
+		if err != nil {
+			return err
+		}
+		if !found {
+			// The insert did nothing, yet there is no record: not a
+			// conflict on the key. Let the careful path find out.
+			return errRedo
+		}
+		return nil
+	}
+	acc, err := insertRows(ctx, st, req, at, primary)
+	if err != nil {
+		return fastErr("", err)
+	}
+	req.res, req.stored = acc, true
+	return nil
+}
+
+// fastErr turns a constraint violation into errRedo.
+func fastErr(op string, err error) error {
+	if isConstraint(err) {
+		return errRedo
+	}
+	if op == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// replay answers req from the idempotency record of its key, if there is
+// one: a replay if the fingerprint matches, a conflict if not.
+func replay(ctx context.Context, st *writeStmts, req *acceptReq) (found bool, err error) {
+	r := &req.r
+	var fp string
+	var prev report.Accepted
+	var prevAt int64
+	err = st.findIdempotency.QueryRowContext(ctx, r.IdempotencyKey).
+		Scan(&fp, &prev.ID, &prev.Reference, &prev.HotlineID, &prev.PrimaryID, &prevAt)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("find idempotency record: %w", err)
+	case fp == r.Fingerprint:
+		prev.ReceivedAt, prev.Replayed = fromMicros(prevAt), true
+		req.res = prev
+	default:
+		req.err = report.ErrIdempotencyConflict
+	}
+	return true, nil
+}
+
 // acceptOne answers req, writing its rows if it is new. It returns an
 // error only when the transaction can no longer be trusted.
 func acceptOne(ctx context.Context, st *writeStmts, req *acceptReq) error {
 	r := &req.r
 	at := micros(r.ReceivedAt)
-
-	var fp string
-	var prev report.Accepted
-	var prevAt int64
-	err := st.findIdempotency.QueryRowContext(ctx, r.IdempotencyKey).
-		Scan(&fp, &prev.ID, &prev.Reference, &prev.HotlineID, &prev.PrimaryID, &prevAt)
-	switch {
-	case err == nil && fp == r.Fingerprint:
-		prev.ReceivedAt, prev.Replayed = fromMicros(prevAt), true
-		req.res = prev
-		return nil
-	case err == nil:
-		req.err = report.ErrIdempotencyConflict
-		return nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("find idempotency record: %w", err)
+	if found, err := replay(ctx, st, req); err != nil || found {
+		return err
 	}
 
 	if _, err := st.savepoint.ExecContext(ctx); err != nil {
@@ -412,17 +509,46 @@ func acceptOne(ctx context.Context, st *writeStmts, req *acceptReq) error {
 // writer slightly out of ReceivedAt order.
 func insert(ctx context.Context, st *writeStmts, req *acceptReq, at int64) (report.Accepted, error) {
 	r := &req.r
-	primary := r.ID
-	if w := req.window.Microseconds(); w > 0 {
-		var id string
-		err := st.findPrimary.QueryRowContext(ctx, r.URLKey, r.HotlineID, at-w, at+w).Scan(&id)
-		switch {
-		case err == nil:
-			primary = id
-		case !errors.Is(err, sql.ErrNoRows):
-			return report.Accepted{}, fmt.Errorf("find primary: %w", err)
-		}
+	primary, err := findPrimary(ctx, st, req, at)
+	if err != nil {
+		return report.Accepted{}, err
 	}
+	acc, err := insertRows(ctx, st, req, at, primary)
+	if err != nil {
+		return report.Accepted{}, err
+	}
+	if _, err := st.insertIdempotency.ExecContext(ctx,
+		r.IdempotencyKey, r.Fingerprint, r.ID, r.Reference, r.HotlineID, primary, at,
+	); err != nil {
+		return report.Accepted{}, fmt.Errorf("insert idempotency record: %w", err)
+	}
+	return acc, nil
+}
+
+// findPrimary returns the id of the primary req is a sighting of, or req's
+// own id.
+func findPrimary(ctx context.Context, st *writeStmts, req *acceptReq, at int64) (string, error) {
+	r := &req.r
+	w := req.window.Microseconds()
+	if w <= 0 {
+		return r.ID, nil
+	}
+	var id string
+	err := st.findPrimary.QueryRowContext(ctx, r.URLKey, r.HotlineID, at-w, at+w).Scan(&id)
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.Is(err, sql.ErrNoRows):
+		return r.ID, nil
+	default:
+		return "", fmt.Errorf("find primary: %w", err)
+	}
+}
+
+// insertRows writes the report, and its delivery job or its primary's
+// sighting, but not its idempotency record.
+func insertRows(ctx context.Context, st *writeStmts, req *acceptReq, at int64, primary string) (report.Accepted, error) {
+	r := &req.r
 	if _, err := st.insertReport.ExecContext(ctx,
 		r.ID, r.Reference, primary, r.URL, r.URLKey, r.PageURL, string(r.ContentType), string(r.Category),
 		r.Country, r.HotlineID, r.Comment, r.Contact, r.Client.Name, r.Client.Version,
@@ -445,11 +571,6 @@ func insert(ctx context.Context, st *writeStmts, req *acceptReq, at int64) (repo
 		if _, err := st.addSighting.ExecContext(ctx, at, at, primary); err != nil {
 			return report.Accepted{}, fmt.Errorf("add sighting: %w", err)
 		}
-	}
-	if _, err := st.insertIdempotency.ExecContext(ctx,
-		r.IdempotencyKey, r.Fingerprint, r.ID, r.Reference, r.HotlineID, primary, at,
-	); err != nil {
-		return report.Accepted{}, fmt.Errorf("insert idempotency record: %w", err)
 	}
 	return report.Accepted{
 		ID:         r.ID,
