@@ -151,7 +151,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	routes, pull, err := deliveryRoutes(cfg, dir)
+	routes, pull, err := deliveryRoutes(cfg, dir, getenv)
 	if err != nil {
 		return err
 	}

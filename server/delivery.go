@@ -14,6 +14,7 @@ import (
 	"github.com/reportit/reportit/internal/hotline"
 	"github.com/reportit/reportit/internal/outbox"
 	"github.com/reportit/reportit/internal/portal"
+	"github.com/reportit/reportit/internal/scart"
 )
 
 // version is set at build time (-ldflags "-X main.version=…").
@@ -26,12 +27,14 @@ var version = "dev"
 type routesFile struct {
 	// Push maps hotline ids to their intake portals.
 	Push map[string]delivery.PushTarget `json:"push"`
+	// Scart maps hotline ids to the SCARt mailboxes they import e-mail from.
+	Scart map[string]scart.Target `json:"scart"`
 	// Pull lists hotlines that pull their reports with the pull API.
 	Pull []string `json:"pull"`
 }
 
 // deliveryRoutes builds the routes and the set of pull hotlines.
-func deliveryRoutes(cfg *config.Config, dir *hotline.Directory) (*delivery.Routes, map[string]bool, error) {
+func deliveryRoutes(cfg *config.Config, dir *hotline.Directory, getenv func(string) string) (*delivery.Routes, map[string]bool, error) {
 	var rf routesFile
 	if cfg.RoutesFile != "" {
 		b, err := os.ReadFile(cfg.RoutesFile)
@@ -61,8 +64,27 @@ func deliveryRoutes(cfg *config.Config, dir *hotline.Directory) (*delivery.Route
 			return nil, nil, fmt.Errorf("hotline %q is configured to both push and pull", id)
 		}
 	}
+	channels := map[string]delivery.Channel{}
+	for id, t := range rf.Scart {
+		if _, ok := dir.Get(id); !ok {
+			return nil, nil, fmt.Errorf("%s: SCARt hotline %q is not in the directory", cfg.RoutesFile, id)
+		}
+		if pull[id] {
+			return nil, nil, fmt.Errorf("hotline %q is configured to both e-mail and pull", id)
+		}
+		sc, err := t.Config(getenv)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: SCARt mailbox of %q: %w", cfg.RoutesFile, id, err)
+		}
+		ch, err := scart.New(sc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: SCARt mailbox of %q: %w", cfg.RoutesFile, id, err)
+		}
+		channels[id] = ch
+	}
 	rc := delivery.RoutesConfig{
 		Push:      rf.Push,
+		Channels:  channels,
 		AllowHTTP: cfg.AllowHTTP,
 		Client:    portal.Config{Version: version},
 	}
