@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"github.com/reportit/reportit/internal/sqlfile"
 	"strings"
 )
 
@@ -101,49 +102,11 @@ func loadQueries(src string) (*queries, error) {
 	return q, nil
 }
 
-const nameMarker = "-- name:"
-
-// parseQueries splits src at "-- name: X" lines. Text before the first name
-// is a file comment; comment lines inside a query stay part of it. A
-// trailing semicolon is dropped: statements are sent one at a time, some in
-// the extended protocol, which takes exactly one.
+// parseQueries splits src into named queries (see sqlfile.ParseNamed).
 func parseQueries(src string) (map[string]string, error) {
-	named := make(map[string]string)
-	var name string
-	var body strings.Builder
-	flush := func() error {
-		if name == "" {
-			return nil
-		}
-		sql := strings.TrimSuffix(strings.TrimSpace(body.String()), ";")
-		if strings.TrimSpace(sql) == "" {
-			return fmt.Errorf("%w: query %q is empty", errQueries, name)
-		}
-		named[name] = sql
-		body.Reset()
-		return nil
-	}
-	for line := range strings.Lines(src) {
-		trimmed := strings.TrimSpace(line)
-		if rest, ok := strings.CutPrefix(trimmed, nameMarker); ok {
-			if err := flush(); err != nil {
-				return nil, err
-			}
-			name = strings.TrimSpace(rest)
-			if name == "" || strings.ContainsAny(name, " \t") {
-				return nil, fmt.Errorf("%w: bad name line %q", errQueries, trimmed)
-			}
-			if _, dup := named[name]; dup {
-				return nil, fmt.Errorf("%w: query %q defined twice", errQueries, name)
-			}
-			continue
-		}
-		if name != "" {
-			body.WriteString(line)
-		}
-	}
-	if err := flush(); err != nil {
-		return nil, err
+	named, err := sqlfile.ParseNamed(src, func(s string) string { return strings.TrimSuffix(s, ";") })
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errQueries, err)
 	}
 	return named, nil
 }

@@ -6,10 +6,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/reportit/reportit/internal/sqlfile"
 	"io/fs"
-	"regexp"
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -28,37 +27,16 @@ type migration struct {
 	sql     string
 }
 
-var migrationName = regexp.MustCompile(`^([0-9]{4})_[a-z0-9_]+\.sql$`)
-
-// loadMigrations reads the *.sql files at the root of fsys. They must be
-// numbered 0001, 0002, ... without gaps, so that a missing or misnamed file
-// fails the build's tests rather than skipping a step in production.
+// loadMigrations reads the numbered *.sql files at the root of fsys (see
+// sqlfile.LoadMigrations).
 func loadMigrations(fsys fs.FS) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, ".")
+	fm, err := sqlfile.LoadMigrations(fsys)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errMigrations, err)
 	}
-	var ms []migration
-	for _, e := range entries {
-		m := migrationName.FindStringSubmatch(e.Name())
-		if m == nil || e.IsDir() {
-			return nil, fmt.Errorf("%w: %q is not named NNNN_name.sql", errMigrations, e.Name())
-		}
-		v, _ := strconv.Atoi(m[1])
-		b, err := fs.ReadFile(fsys, e.Name())
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errMigrations, err)
-		}
-		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("%w: %s: expected version %04d", errMigrations, m.name, i+1)
-		}
-	}
-	if len(ms) == 0 {
-		return nil, fmt.Errorf("%w: none found", errMigrations)
+	ms := make([]migration, len(fm))
+	for i, m := range fm {
+		ms[i] = migration{version: m.Version, name: m.Name, sql: m.SQL}
 	}
 	return ms, nil
 }

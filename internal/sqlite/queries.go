@@ -4,7 +4,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"strings"
+	"github.com/reportit/reportit/internal/sqlfile"
 )
 
 // queriesSQL holds every statement outside the migrations, so that the SQL
@@ -124,47 +124,11 @@ func loadQueries(src string) (*queries, error) {
 	return q, nil
 }
 
-const nameMarker = "-- name:"
-
-// parseQueries splits src at "-- name: X" lines. Text before the first name
-// is a file comment; comment lines inside a query stay part of it.
+// parseQueries splits src into named queries (see sqlfile.ParseNamed).
 func parseQueries(src string) (map[string]string, error) {
-	named := make(map[string]string)
-	var name string
-	var body strings.Builder
-	flush := func() error {
-		if name == "" {
-			return nil
-		}
-		sql := strings.TrimSpace(body.String())
-		if sql == "" {
-			return fmt.Errorf("%w: query %q is empty", errQueries, name)
-		}
-		named[name] = sql
-		body.Reset()
-		return nil
-	}
-	for line := range strings.Lines(src) {
-		trimmed := strings.TrimSpace(line)
-		if rest, ok := strings.CutPrefix(trimmed, nameMarker); ok {
-			if err := flush(); err != nil {
-				return nil, err
-			}
-			name = strings.TrimSpace(rest)
-			if name == "" || strings.ContainsAny(name, " \t") {
-				return nil, fmt.Errorf("%w: bad name line %q", errQueries, trimmed)
-			}
-			if _, dup := named[name]; dup {
-				return nil, fmt.Errorf("%w: query %q defined twice", errQueries, name)
-			}
-			continue
-		}
-		if name != "" {
-			body.WriteString(line)
-		}
-	}
-	if err := flush(); err != nil {
-		return nil, err
+	named, err := sqlfile.ParseNamed(src, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errQueries, err)
 	}
 	return named, nil
 }
