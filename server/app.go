@@ -146,9 +146,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer closeLimStore()
-	limits := ratelimit.New(limStore, derive(secret, "ratelimit"))
 
 	reg := prometheus.NewRegistry()
+	fallbacks := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "reportit_ratelimit_fallbacks_total",
+		Help: "Rate-limit decisions taken by the stricter in-process limiter because the shared store (Redis) failed.",
+	}, []string{"policy"})
+	reg.MustRegister(fallbacks)
+	limits := ratelimit.New(limStore, derive(secret, "ratelimit"), ratelimit.WithFallbackHook(func(policy string, storeErr error) {
+		fallbacks.WithLabelValues(policy).Inc()
+		// storeErr is set once per failure; the calls in between (while the
+		// store is skipped) only count.
+		if storeErr != nil {
+			log.Warn("rate-limit store failed; using the stricter in-process limit", "policy", policy, "err", storeErr)
+		}
+	}))
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	routes, pull, err := deliveryRoutes(cfg, dir, getenv)
