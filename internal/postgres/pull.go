@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,7 +36,7 @@ var errInvalidClient = errors.New("postgres: invalid hotline client")
 //
 // A malformed cursor or a limit below 1 is a report.CodeInvalid error.
 func (s *Store) ListForHotline(ctx context.Context, hotlineID, after string, limit int) ([]report.PulledReport, string, error) {
-	seq, err := parseCursor(after)
+	seq, err := report.ParseCursor(after)
 	if err != nil {
 		return nil, after, err
 	}
@@ -67,28 +66,13 @@ func (s *Store) ListForHotline(ctx context.Context, hotlineID, after string, lim
 		if acked != nil {
 			p.Acked = acked.UTC()
 		}
-		next = formatCursor(seq)
+		next = report.FormatCursor(seq)
 		return p, nil
 	})
 	if err != nil {
 		return nil, after, unavailable("list for hotline", err)
 	}
 	return out, next, nil
-}
-
-// Cursors are a job's seq in decimal, as in the SQLite store. Clients must
-// treat them as opaque.
-func formatCursor(seq int64) string { return strconv.FormatInt(seq, 10) }
-
-func parseCursor(c string) (int64, error) {
-	if c == "" {
-		return 0, nil
-	}
-	seq, err := strconv.ParseInt(c, 10, 64)
-	if err != nil || seq < 0 || formatCursor(seq) != c {
-		return 0, report.Errorf(report.CodeInvalid, "cursor", "not a cursor this API gave out")
-	}
-	return seq, nil
 }
 
 // Ack marks reportID delivered to hotlineID, which pulled it, at at with

@@ -191,8 +191,7 @@ type Stats struct {
 }
 
 var (
-	errClosed     = fmt.Errorf("postgres: store closed: %w", report.ErrUnavailable)
-	errIncomplete = errors.New("postgres: incomplete report")
+	errClosed = fmt.Errorf("postgres: store closed: %w", report.ErrUnavailable)
 )
 
 // Open connects to the database at url (a postgres:// URL or a key=value
@@ -256,7 +255,7 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // ReceivedAt is kept to the microsecond, in UTC; the answer carries the kept
 // value. A dedupWindow under a microsecond turns duplicate detection off.
 func (s *Store) Accept(ctx context.Context, r report.NewReport, dedupWindow time.Duration) (report.Accepted, error) {
-	if err := complete(&r); err != nil {
+	if err := r.Check(); err != nil {
 		return report.Accepted{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -274,23 +273,6 @@ func (s *Store) Accept(ctx context.Context, r report.NewReport, dedupWindow time
 	}
 	<-req.done
 	return req.res, req.err
-}
-
-// complete rejects a NewReport missing what the store relies on: a caller
-// bug, not a reporter's mistake.
-func complete(r *report.NewReport) error {
-	for _, f := range []struct{ name, v string }{
-		{"ID", r.ID}, {"Reference", r.Reference}, {"URL", r.URL}, {"URLKey", r.URLKey},
-		{"HotlineID", r.HotlineID}, {"IdempotencyKey", r.IdempotencyKey}, {"Fingerprint", r.Fingerprint},
-	} {
-		if f.v == "" {
-			return fmt.Errorf("%w: %s is empty", errIncomplete, f.name)
-		}
-	}
-	if r.ReceivedAt.IsZero() {
-		return fmt.Errorf("%w: ReceivedAt is zero", errIncomplete)
-	}
-	return nil
 }
 
 func (s *Store) enqueue(ctx context.Context, req *acceptReq) error {

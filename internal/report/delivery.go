@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"strconv"
 	"time"
 )
 
@@ -141,3 +142,21 @@ type Pull interface {
 	RevokeClient(ctx context.Context, id string, at time.Time) error
 	Clients(ctx context.Context) ([]HotlineClient, error)
 }
+
+// ParseCursor reads a pull cursor: the decimal position of a hotline's job
+// in commit order, "" for the start. Both stores use this form, so a
+// hotline's cursor survives a move from one store to the other.
+func ParseCursor(c string) (int64, error) {
+	if c == "" {
+		return 0, nil
+	}
+	seq, err := strconv.ParseInt(c, 10, 64)
+	if err != nil || seq < 0 || FormatCursor(seq) != c {
+		return 0, Errorf(CodeInvalid, "cursor", "not a cursor this API gave out")
+	}
+	return seq, nil
+}
+
+// FormatCursor is the cursor for position seq. Clients must treat cursors
+// as opaque.
+func FormatCursor(seq int64) string { return strconv.FormatInt(seq, 10) }

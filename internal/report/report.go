@@ -7,6 +7,8 @@ package report
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -103,6 +105,27 @@ type NewReport struct {
 	// Fingerprint is a hash of the request body, so that a retry with the
 	// same key and a different body can be told apart.
 	Fingerprint string
+}
+
+// ErrIncomplete is a NewReport missing what a store relies on: a caller
+// bug, not a reporter's mistake.
+var ErrIncomplete = errors.New("report: incomplete new report")
+
+// Check returns ErrIncomplete (wrapped, naming the field) unless every field
+// a store relies on is set.
+func (r *NewReport) Check() error {
+	for _, f := range []struct{ name, v string }{
+		{"ID", r.ID}, {"Reference", r.Reference}, {"URL", r.URL}, {"URLKey", r.URLKey},
+		{"HotlineID", r.HotlineID}, {"IdempotencyKey", r.IdempotencyKey}, {"Fingerprint", r.Fingerprint},
+	} {
+		if f.v == "" {
+			return fmt.Errorf("%w: %s is empty", ErrIncomplete, f.name)
+		}
+	}
+	if r.ReceivedAt.IsZero() {
+		return fmt.Errorf("%w: ReceivedAt is zero", ErrIncomplete)
+	}
+	return nil
 }
 
 // Accepted is a Store's answer to a NewReport.

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/reportit/reportit/internal/report"
@@ -32,7 +31,7 @@ var errInvalidClient = errors.New("sqlite: invalid hotline client")
 //
 // A malformed cursor or a limit below 1 is a report.CodeInvalid error.
 func (s *Store) ListForHotline(ctx context.Context, hotlineID, after string, limit int) ([]report.PulledReport, string, error) {
-	seq, err := parseCursor(after)
+	seq, err := report.ParseCursor(after)
 	if err != nil {
 		return nil, after, err
 	}
@@ -63,26 +62,12 @@ func (s *Store) ListForHotline(ctx context.Context, hotlineID, after string, lim
 			p.Acked = fromMicros(acked.Int64)
 		}
 		out = append(out, p)
-		next = formatCursor(seq)
+		next = report.FormatCursor(seq)
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, after, unavailable("list for hotline", err)
 	}
 	return out, next, nil
-}
-
-// Cursors are a job's seq in decimal. Clients must treat them as opaque.
-func formatCursor(seq int64) string { return strconv.FormatInt(seq, 10) }
-
-func parseCursor(c string) (int64, error) {
-	if c == "" {
-		return 0, nil
-	}
-	seq, err := strconv.ParseInt(c, 10, 64)
-	if err != nil || seq < 0 || formatCursor(seq) != c {
-		return 0, report.Errorf(report.CodeInvalid, "cursor", "not a cursor this API gave out")
-	}
-	return seq, nil
 }
 
 // Ack marks reportID delivered to hotlineID, which pulled it, at at with

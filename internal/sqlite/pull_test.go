@@ -28,12 +28,12 @@ func TestParseCursor(t *testing.T) {
 		{"１", 0, false}, // a full-width digit
 	}
 	for _, tc := range tests {
-		got, err := parseCursor(tc.in)
+		got, err := report.ParseCursor(tc.in)
 		if tc.ok != (err == nil) || got != tc.want {
-			t.Errorf("parseCursor(%q) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
+			t.Errorf("report.ParseCursor(%q) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
 		}
 		if err != nil && report.ErrorCode(err) != report.CodeInvalid {
-			t.Errorf("parseCursor(%q) error %v is not a %s error", tc.in, err, report.CodeInvalid)
+			t.Errorf("report.ParseCursor(%q) error %v is not a %s error", tc.in, err, report.CodeInvalid)
 		}
 	}
 }
@@ -46,18 +46,18 @@ func FuzzParseCursor(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		seq, err := parseCursor(s)
+		seq, err := report.ParseCursor(s)
 		if err != nil {
 			if report.ErrorCode(err) != report.CodeInvalid {
-				t.Fatalf("parseCursor(%q) error %v is not a %s error", s, err, report.CodeInvalid)
+				t.Fatalf("report.ParseCursor(%q) error %v is not a %s error", s, err, report.CodeInvalid)
 			}
 			return
 		}
 		if seq < 0 {
-			t.Fatalf("parseCursor(%q) = %d, negative", s, seq)
+			t.Fatalf("report.ParseCursor(%q) = %d, negative", s, seq)
 		}
-		if s != "" && formatCursor(seq) != s {
-			t.Fatalf("parseCursor(%q) = %d, which formats as %q", s, seq, formatCursor(seq))
+		if s != "" && report.FormatCursor(seq) != s {
+			t.Fatalf("report.ParseCursor(%q) = %d, which formats as %q", s, seq, report.FormatCursor(seq))
 		}
 	})
 }

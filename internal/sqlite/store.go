@@ -175,8 +175,7 @@ func (r *readStmts) all() []**sql.Stmt {
 }
 
 var (
-	errClosed     = fmt.Errorf("sqlite: store closed: %w", report.ErrUnavailable)
-	errIncomplete = errors.New("sqlite: incomplete report")
+	errClosed = fmt.Errorf("sqlite: store closed: %w", report.ErrUnavailable)
 )
 
 // Open opens (creating if needed) the database at path, applies pending
@@ -309,7 +308,7 @@ func (s *Store) prepare(ctx context.Context) error {
 // ReceivedAt is kept to the microsecond, in UTC; the answer carries the kept
 // value. A dedupWindow <= 0 turns duplicate detection off.
 func (s *Store) Accept(ctx context.Context, r report.NewReport, dedupWindow time.Duration) (report.Accepted, error) {
-	if err := complete(&r); err != nil {
+	if err := r.Check(); err != nil {
 		return report.Accepted{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -321,23 +320,6 @@ func (s *Store) Accept(ctx context.Context, r report.NewReport, dedupWindow time
 	}
 	<-req.done
 	return req.res, req.err
-}
-
-// complete rejects a NewReport missing what the store relies on: a caller
-// bug, not a reporter's mistake.
-func complete(r *report.NewReport) error {
-	for _, f := range []struct{ name, v string }{
-		{"ID", r.ID}, {"Reference", r.Reference}, {"URL", r.URL}, {"URLKey", r.URLKey},
-		{"HotlineID", r.HotlineID}, {"IdempotencyKey", r.IdempotencyKey}, {"Fingerprint", r.Fingerprint},
-	} {
-		if f.v == "" {
-			return fmt.Errorf("%w: %s is empty", errIncomplete, f.name)
-		}
-	}
-	if r.ReceivedAt.IsZero() {
-		return fmt.Errorf("%w: ReceivedAt is zero", errIncomplete)
-	}
-	return nil
 }
 
 func (s *Store) enqueue(ctx context.Context, req *acceptReq) error {
