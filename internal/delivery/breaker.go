@@ -147,11 +147,19 @@ func (b *Breaker) Success(t Ticket) {
 
 // Failure reports that the portal failed (no answer, or a retryable
 // status). wait is the portal's Retry-After, 0 if none: if the breaker
-// opens, it stays open at least that long.
+// opens, it stays open at least that long. A result from before the
+// breaker opened (a delivery still out then) does not change the state,
+// but its wait is honoured all the same: an open breaker stays open until
+// the latest wait the portal asked for has passed.
 func (b *Breaker) Failure(t Ticket, wait time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if t.gen != b.gen {
+		now := b.now()
+		b.advance(now)
+		if b.state == BreakerOpen && now.Add(wait).After(b.openUntil) {
+			b.openUntil = now.Add(wait)
+		}
 		return
 	}
 	switch b.state {

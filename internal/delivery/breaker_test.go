@@ -150,6 +150,41 @@ func TestBreakerRetryAfterKeepsItOpen(t *testing.T) {
 	mustRefuse(t, b, c.Now().Add(30*time.Second))
 }
 
+// A Retry-After in the answer of a delivery that was out when the breaker
+// opened keeps it open that long: the whole lane waits as the portal
+// asked, not just that report. A shorter one, or one after the cool-down,
+// changes nothing.
+func TestBreakerLateRetryAfter(t *testing.T) {
+	c := newClock()
+	var tr transitions
+	b := NewBreaker(BreakerConfig{Failures: 2, Cooldown: time.Second}, c.Now, tr.record)
+	slow1, slow2, slow3 := mustAllow(t, b), mustAllow(t, b), mustAllow(t, b)
+	b.Failure(mustAllow(t, b), 0)
+	b.Failure(mustAllow(t, b), 0)
+	mustRefuse(t, b, c.Now().Add(time.Second))
+
+	c.Add(100 * time.Millisecond)
+	b.Failure(slow1, 10*time.Second)
+	mustRefuse(t, b, c.Now().Add(10*time.Second))
+	b.Failure(slow2, 3*time.Second) // shorter: does not shorten it
+	mustRefuse(t, b, c.Now().Add(10*time.Second))
+
+	c.Add(10 * time.Second)
+	probe := mustAllow(t, b) // half-open now
+	b.Failure(slow3, time.Minute)
+	if s := b.State(); s != BreakerHalfOpen {
+		t.Fatalf("a late failure after the cool-down changed the state to %v", s)
+	}
+	b.Success(probe)
+	if s := b.State(); s != BreakerClosed {
+		t.Fatalf("after the probe succeeded: %v", s)
+	}
+	want := []string{"closed>open", "open>half-open", "half-open>closed"}
+	if got := tr.take(); !equal(got, want) {
+		t.Errorf("transitions %v, want %v", got, want)
+	}
+}
+
 // A probe whose result never comes (its worker died) blocks the lane only
 // for ProbeTimeout; if it does come later, it is ignored.
 func TestBreakerLostProbe(t *testing.T) {

@@ -23,6 +23,12 @@ const (
 	// still reach the handler (Serve not used, or a connection opened
 	// before) are closed as with DownClose.
 	DownRefuse DownMode = "refuse"
+	// DownHang holds each intake request without an answer until the
+	// sender gives up or the period ends, then closes the connection: a
+	// portal that accepts connections but never answers. A sender whose
+	// timeout is shorter than the period sees a timeout; one still waiting
+	// when the period ends, a connection closed without an answer.
+	DownHang DownMode = "hang"
 )
 
 // Faults are the failures the portal injects into intake requests. The zero
@@ -99,9 +105,9 @@ func (f Faults) normalise() (Faults, error) {
 	switch f.DownMode {
 	case "":
 		f.DownMode = DownUnavailable
-	case DownUnavailable, DownClose, DownRefuse:
+	case DownUnavailable, DownClose, DownRefuse, DownHang:
 	default:
-		return bad("down_mode %q is not one of 503, close, refuse", f.DownMode)
+		return bad("down_mode %q is not one of 503, close, refuse, hang", f.DownMode)
 	}
 	return f, nil
 }

@@ -1,7 +1,9 @@
 // Package intakesim is a small reference hotline intake portal, for
 // development, demos and tests of delivery. It verifies Standard Webhooks
 // signatures and timestamps, deduplicates by webhook-id, answers with its
-// own reference, lists what it received, and injects faults on request.
+// own reference, lists what it received and every intake attempt with its
+// answer (so that tests can check a sender's retry timing), and injects
+// faults on request.
 //
 // Everything is in memory and bounded. It logs nothing: what it receives
 // holds reported URLs.
@@ -10,6 +12,7 @@
 //
 //	POST {Config.Path}  (default /intake)  a delivery
 //	GET  /received?since=SEQ&limit=N      what was received, oldest first
+//	GET  /attempts?since=SEQ&limit=N      every intake request and its answer
 //	GET  /stats                           counters
 //	GET  /faults                          the fault settings
 //	POST /faults                          change fault settings (JSON, merged)
@@ -43,6 +46,7 @@ const (
 	DefaultMaxBody       = 256 << 10
 	DefaultMaxDeliveries = 100_000
 	DefaultMaxBytes      = 64 << 20
+	DefaultMaxAttempts   = 200_000
 )
 
 // Paging of /received.
@@ -67,6 +71,9 @@ type Config struct {
 	// the deliveries kept.
 	MaxDeliveries int
 	MaxBytes      int64
+	// MaxAttempts bounds the attempt log (/attempts); the oldest entries
+	// are dropped beyond it. Default DefaultMaxAttempts.
+	MaxAttempts int
 	// Faults to inject from the start.
 	Faults Faults
 	// Rand drives the fault draws; set it for reproducible runs. Default:
@@ -92,6 +99,48 @@ type Delivery struct {
 	Payload json.RawMessage `json:"payload"`
 }
 
+// Attempt is one intake request and what the portal did with it. The
+// attempt log lets a test check a sender's timing: for instance that no
+// report came back before the Retry-After it was given had passed.
+type Attempt struct {
+	// Seq numbers attempts in the order they ended (answered, cut or
+	// given up); /attempts?since= takes it.
+	Seq uint64 `json:"seq"`
+	// ID is the webhook-id header as sent, "" when missing or not a valid
+	// id. It is taken before anything is verified: a rejected attempt may
+	// name any id.
+	ID string `json:"id"`
+	// At is when the request arrived; AnsweredAt, when the portal decided
+	// its answer, just before writing it (or cutting the connection), or
+	// when the sender gave up. A sender that reacts to the answer does so
+	// after AnsweredAt.
+	At         time.Time `json:"at"`
+	AnsweredAt time.Time `json:"answered_at"`
+	// Status is the status answered, 0 when the sender got none (closed,
+	// hung, reset or gone).
+	Status int `json:"status"`
+	// RetryAfter is the Retry-After header answered, "" when none.
+	RetryAfter string `json:"retry_after,omitempty"`
+	// Outcome is one of the Outcome* constants.
+	Outcome string `json:"outcome"`
+	// Kept says the portal has the report after this attempt (stored now
+	// or before), whether or not the sender learnt it.
+	Kept bool `json:"kept"`
+}
+
+// Outcomes of an Attempt.
+const (
+	OutcomeStored    = "stored"    // 201: a new id
+	OutcomeDuplicate = "duplicate" // 200: an id the portal had
+	OutcomeFailure   = "failure"   // an injected failure status
+	OutcomeDown      = "down"      // 503 of a down period in mode 503
+	OutcomeClosed    = "closed"    // closed unanswered (down period, close or refuse)
+	OutcomeHung      = "hung"      // held unanswered, then closed (down period, hang)
+	OutcomeReset     = "reset"     // kept, then the answer was cut
+	OutcomeRejected  = "rejected"  // a 4xx: signature, timestamp or payload
+	OutcomeGone      = "gone"      // the sender left before the answer
+)
+
 // Stats counts what the portal saw.
 type Stats struct {
 	// Received counts unique ids accepted; Duplicates, later deliveries of
@@ -109,9 +158,13 @@ type Stats struct {
 	RejectedPayload   uint64 `json:"rejected_payload"`
 	// Stored is how many deliveries are kept; Evicted, how many were
 	// dropped to stay within the bounds.
-	Stored  int        `json:"stored"`
-	Evicted uint64     `json:"evicted"`
-	Faults  FaultStats `json:"faults"`
+	Stored  int    `json:"stored"`
+	Evicted uint64 `json:"evicted"`
+	// Attempts counts intake requests; AttemptsEvicted, entries dropped
+	// from the attempt log to stay within MaxAttempts.
+	Attempts        uint64     `json:"attempts"`
+	AttemptsEvicted uint64     `json:"attempts_evicted"`
+	Faults          FaultStats `json:"faults"`
 }
 
 // FaultStats counts injected faults.
@@ -134,6 +187,7 @@ type Portal struct {
 	maxBody       int64
 	maxDeliveries int
 	maxBytes      int64
+	maxAttempts   int
 	now           func() time.Time
 	sleep         func(ctx context.Context, d time.Duration) bool // replaced in tests
 	mux           *http.ServeMux
@@ -149,6 +203,7 @@ type Portal struct {
 	bytes     int64
 	seq       uint64
 	stats     Stats
+	attempts  []Attempt // by Seq; Seq of the n-th ever is n
 }
 
 type record struct {
@@ -174,6 +229,7 @@ func New(cfg Config) (*Portal, error) {
 		maxBody:       orDefault(cfg.MaxBody, DefaultMaxBody),
 		maxDeliveries: orDefault(cfg.MaxDeliveries, DefaultMaxDeliveries),
 		maxBytes:      orDefault(cfg.MaxBytes, DefaultMaxBytes),
+		maxAttempts:   orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
 		now:           cfg.Now,
 		sleep:         sleepCtx,
 		changed:       make(chan struct{}, 1),
@@ -190,10 +246,10 @@ func New(cfg Config) (*Portal, error) {
 	if !strings.HasPrefix(p.path, "/") || strings.ContainsAny(p.path, " {}") {
 		return nil, fmt.Errorf("%w: path %q must start with / and hold no pattern", ErrConfig, p.path)
 	}
-	if p.path == "/received" || p.path == "/stats" || p.path == "/faults" {
+	if p.path == "/received" || p.path == "/attempts" || p.path == "/stats" || p.path == "/faults" {
 		return nil, fmt.Errorf("%w: path %q is taken by an admin endpoint", ErrConfig, p.path)
 	}
-	if p.maxBody < 0 || p.maxDeliveries < 0 || p.maxBytes < 0 {
+	if p.maxBody < 0 || p.maxDeliveries < 0 || p.maxBytes < 0 || p.maxAttempts < 0 {
 		return nil, fmt.Errorf("%w: negative bounds", ErrConfig)
 	}
 	if err := p.SetFaults(cfg.Faults); err != nil {
@@ -204,6 +260,7 @@ func New(cfg Config) (*Portal, error) {
 	p.mux = http.NewServeMux()
 	p.mux.HandleFunc("POST "+p.path, p.intake)
 	p.mux.HandleFunc("GET /received", p.received)
+	p.mux.HandleFunc("GET /attempts", p.attemptsHandler)
 	p.mux.HandleFunc("GET /stats", p.statsHandler)
 	p.mux.HandleFunc("GET /faults", p.getFaults)
 	p.mux.HandleFunc("POST /faults", p.postFaults)
@@ -325,6 +382,44 @@ func (p *Portal) Received() []Delivery {
 	return out
 }
 
+// Attempts returns a copy of the attempt log, oldest first.
+func (p *Portal) Attempts() []Attempt {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Attempt(nil), p.attempts...)
+}
+
+// logAttempt closes a and appends it to the attempt log.
+func (p *Portal) logAttempt(a *Attempt) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a.AnsweredAt = p.now().UTC()
+	p.stats.Attempts++
+	a.Seq = p.stats.Attempts
+	p.attempts = append(p.attempts, *a)
+	if over := len(p.attempts) - p.maxAttempts; over > 0 {
+		// Drop in chunks, so that a full log does not copy itself on every
+		// attempt.
+		over = max(over, p.maxAttempts/8)
+		p.attempts = append(p.attempts[:0:0], p.attempts[over:]...)
+		p.stats.AttemptsEvicted += uint64(over)
+	}
+}
+
+// attemptID is the webhook-id of h if it is a valid one, else "".
+func attemptID(h http.Header) string {
+	id := h.Get(webhook.HeaderID)
+	if len(id) > webhook.MaxIDLen {
+		return ""
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x21 || c > 0x7e || c == '.' {
+			return ""
+		}
+	}
+	return id
+}
+
 func (r *record) copy() Delivery {
 	d := r.Delivery
 	d.Payload = append(json.RawMessage(nil), d.Payload...)
@@ -395,12 +490,25 @@ func (p *Portal) count(field *uint64) {
 }
 
 func (p *Portal) intake(w http.ResponseWriter, r *http.Request) {
+	att := &pendingAttempt{p: p, a: Attempt{ID: attemptID(r.Header), At: p.now().UTC()}}
+	defer att.end(0, "", OutcomeGone) // unless ended before
 	down, remaining, mode, d := p.plan()
 	if down {
-		if mode == DownUnavailable {
-			w.Header().Set("Retry-After", strconv.FormatInt(ceilSeconds(remaining), 10))
+		switch mode {
+		case DownUnavailable:
+			ra := strconv.FormatInt(ceilSeconds(remaining), 10)
+			att.end(http.StatusServiceUnavailable, ra, OutcomeDown)
+			w.Header().Set("Retry-After", ra)
 			writeProblem(w, http.StatusServiceUnavailable, "down", "The portal is down for maintenance.")
 			return
+		case DownHang:
+			// Read the body first: net/http notices that the sender left
+			// (and ends r.Context()) only once it has.
+			io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, p.maxBody))
+			p.sleep(r.Context(), remaining)
+			att.end(0, "", OutcomeHung)
+		default:
+			att.end(0, "", OutcomeClosed)
 		}
 		abort(w, nil)
 		return
@@ -413,7 +521,9 @@ func (p *Portal) intake(w http.ResponseWriter, r *http.Request) {
 		p.stats.Faults.Failures[d.failStatus]++
 		p.stats.Faults.Injected++
 		p.mu.Unlock()
-		w.Header().Set("Retry-After", strconv.FormatInt(d.retryAfter, 10))
+		ra := strconv.FormatInt(d.retryAfter, 10)
+		att.end(d.failStatus, ra, OutcomeFailure)
+		w.Header().Set("Retry-After", ra)
 		writeProblem(w, d.failStatus, "injected-failure", "Injected failure; try again later.")
 		return
 	}
@@ -423,13 +533,16 @@ func (p *Portal) intake(w http.ResponseWriter, r *http.Request) {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			p.count(&p.stats.RejectedPayload)
+			att.end(http.StatusRequestEntityTooLarge, "", OutcomeRejected)
 			writeProblem(w, http.StatusRequestEntityTooLarge, "body-too-large", fmt.Sprintf("The body exceeds %d bytes.", p.maxBody))
 			return
 		}
 		return // the connection failed while reading: nobody to answer
 	}
 	if err := p.verifier.Verify(r.Header, body, p.now()); err != nil {
-		p.rejectSignature(w, err)
+		status, code := p.rejectSignature(err)
+		att.end(status, "", OutcomeRejected)
+		writeProblem(w, status, code, err.Error())
 		return
 	}
 	var payload struct {
@@ -438,32 +551,55 @@ func (p *Portal) intake(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := json.Unmarshal(body, &payload); err != nil || payload.ID == "" || payload.URL == "" {
 		p.count(&p.stats.RejectedPayload)
+		att.end(http.StatusBadRequest, "", OutcomeRejected)
 		writeProblem(w, http.StatusBadRequest, "bad-payload", `The body must be a JSON object with string fields "id" and "url".`)
 		return
 	}
 
 	ans := p.store(r.Header.Get(webhook.HeaderID), body)
-	status := http.StatusCreated
+	status, outcome := http.StatusCreated, OutcomeStored
 	if ans.Duplicate {
-		status = http.StatusOK
+		status, outcome = http.StatusOK, OutcomeDuplicate
 	}
+	att.a.Kept = true
 	if d.reset {
 		p.mu.Lock()
 		p.stats.Faults.Resets++
 		p.stats.Faults.Injected++
 		p.mu.Unlock()
+		att.end(0, "", OutcomeReset)
 		// Part of a status line and no more: whatever the sender's HTTP
 		// client, this is a broken response, not a success.
 		abort(w, []byte("HTTP/1.1 "+strconv.Itoa(status)+" "))
 		return
 	}
+	att.end(status, "", outcome)
 	writeJSON(w, status, ans)
 }
 
-// rejectSignature answers a failed verification. Authentication failures
-// are 401; a malformed id or timestamp is a malformed request, 400. All are
-// 4xx: a sender must not retry them unchanged.
-func (p *Portal) rejectSignature(w http.ResponseWriter, err error) {
+// pendingAttempt is the attempt log entry of an intake request in
+// progress. It is logged once, before the sender can see the answer, so
+// that a sender reading /attempts after its answer finds the attempt.
+type pendingAttempt struct {
+	p    *Portal
+	a    Attempt
+	done bool
+}
+
+func (pa *pendingAttempt) end(status int, retryAfter, outcome string) {
+	if pa.done {
+		return
+	}
+	pa.done = true
+	pa.a.Status, pa.a.RetryAfter, pa.a.Outcome = status, retryAfter, outcome
+	pa.p.logAttempt(&pa.a)
+}
+
+// rejectSignature counts a failed verification and returns the status and
+// problem code of its answer. Authentication failures are 401; a malformed
+// id or timestamp is a malformed request, 400. All are 4xx: a sender must
+// not retry them unchanged.
+func (p *Portal) rejectSignature(err error) (int, string) {
 	status, code := http.StatusUnauthorized, "signature-mismatch"
 	counter := &p.stats.RejectedSignature
 	switch {
@@ -479,7 +615,7 @@ func (p *Portal) rejectSignature(w http.ResponseWriter, err error) {
 		code, counter = "timestamp-too-new", &p.stats.RejectedTimestamp
 	}
 	p.count(counter)
-	writeProblem(w, status, code, err.Error())
+	return status, code
 }
 
 // store keeps a verified delivery, or counts it as a duplicate of the one
@@ -549,23 +685,9 @@ type receivedPage struct {
 }
 
 func (p *Portal) received(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	since, limit := uint64(0), defaultLimit
-	if s := q.Get("since"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			writeProblem(w, http.StatusBadRequest, "bad-query", "since must be a sequence number.")
-			return
-		}
-		since = n
-	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxLimit {
-			writeProblem(w, http.StatusBadRequest, "bad-query", fmt.Sprintf("limit must be in 1..%d.", maxLimit))
-			return
-		}
-		limit = n
+	since, limit, ok := pageQuery(w, r)
+	if !ok {
+		return
 	}
 	p.mu.Lock()
 	i := sort.Search(len(p.list), func(i int) bool { return p.list[i].Seq > since })
@@ -579,6 +701,54 @@ func (p *Portal) received(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Unlock()
 	writeJSON(w, http.StatusOK, page)
+}
+
+// attemptsPage is the body of GET /attempts.
+type attemptsPage struct {
+	Attempts []Attempt `json:"attempts"`
+	// NextSince is the since= for the next page.
+	NextSince uint64 `json:"next_since"`
+	More      bool   `json:"more"`
+}
+
+func (p *Portal) attemptsHandler(w http.ResponseWriter, r *http.Request) {
+	since, limit, ok := pageQuery(w, r)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	i := sort.Search(len(p.attempts), func(i int) bool { return p.attempts[i].Seq > since })
+	end := min(i+limit, len(p.attempts))
+	page := attemptsPage{Attempts: append([]Attempt{}, p.attempts[i:end]...), NextSince: since, More: end < len(p.attempts)}
+	if end > i {
+		page.NextSince = p.attempts[end-1].Seq
+	}
+	p.mu.Unlock()
+	writeJSON(w, http.StatusOK, page)
+}
+
+// pageQuery reads since= and limit= of a listing, answering a problem
+// itself when they are malformed.
+func pageQuery(w http.ResponseWriter, r *http.Request) (since uint64, limit int, ok bool) {
+	q := r.URL.Query()
+	limit = defaultLimit
+	if s := q.Get("since"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			writeProblem(w, http.StatusBadRequest, "bad-query", "since must be a sequence number.")
+			return 0, 0, false
+		}
+		since = n
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxLimit {
+			writeProblem(w, http.StatusBadRequest, "bad-query", fmt.Sprintf("limit must be in 1..%d.", maxLimit))
+			return 0, 0, false
+		}
+		limit = n
+	}
+	return since, limit, true
 }
 
 func (p *Portal) statsHandler(w http.ResponseWriter, r *http.Request) {
