@@ -59,7 +59,7 @@ func Errorf(code Code, field, format string, args ...any) *Error {
 var (
 	ErrNotFound            = &Error{Code: CodeNotFound, Message: "No report with this reference and receipt."}
 	ErrIdempotencyConflict = &Error{Code: CodeIdempotencyConflict, Field: "Idempotency-Key", Message: "This Idempotency-Key was already used for a different report. Use a new key for a new report."}
-	ErrUnavailable         = &Error{Code: CodeUnavailable, Message: "The service cannot store reports right now. Please try again shortly; nothing was stored."}
+	ErrUnavailable         = &Error{Code: CodeUnavailable, Message: "The service cannot store reports right now. Please try again shortly with the same Idempotency-Key: the report was not accepted, and a retry cannot store it twice."}
 )
 
 // ErrorCode returns the Code of err, or "" when err is not a domain error.

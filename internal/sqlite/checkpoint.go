@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -130,14 +131,27 @@ func (c *checkpointer) close() error {
 // tells the checkpointer when it is done.
 func (s *Store) restartCheckpoint() {
 	defer func() { s.restarted <- struct{}{} }() // buffered: never blocks
+	if s.writerCheckpoint(s.q.checkpointRestart) == nil {
+		s.stats.restarts.Add(1)
+	}
+}
+
+// errCheckpointBusy is a RESTART or TRUNCATE checkpoint that could not
+// finish for a reader or another checkpoint in the way.
+var errCheckpointBusy = errors.New("sqlite: checkpoint busy")
+
+// writerCheckpoint runs query, a RESTART or TRUNCATE checkpoint, on the
+// writer's connection with the short restartBusy timeout, and returns nil
+// if it completed. It runs in the writer goroutine, between batches.
+func (s *Store) writerCheckpoint(query string) error {
 	ctx := context.Background()
 	// PRAGMA takes no parameters, hence the formatted statements.
 	if _, err := s.wdb.ExecContext(ctx, fmt.Sprintf(s.q.setBusyTimeout, restartBusy.Milliseconds())); err != nil {
 		s.stats.checkpointErrors.Add(1)
-		return
+		return err
 	}
 	var busy, frames, done int
-	err := s.wdb.QueryRowContext(ctx, s.q.checkpointRestart).Scan(&busy, &frames, &done)
+	err := s.wdb.QueryRowContext(ctx, query).Scan(&busy, &frames, &done)
 	if _, rerr := s.wdb.ExecContext(ctx, fmt.Sprintf(s.q.setBusyTimeout, s.busyTimeout.Milliseconds())); rerr != nil {
 		// Left at 10 ms, the writer would fail batches whenever another
 		// process (a backup, reportit migrate) holds a lock briefly.
@@ -146,11 +160,14 @@ func (s *Store) restartCheckpoint() {
 		s.stats.checkpointErrors.Add(1)
 		s.wdb.SetMaxIdleConns(0)
 		s.wdb.SetMaxIdleConns(1)
-		return
+		return rerr
 	}
-	if err != nil || busy != 0 {
+	if err == nil && busy != 0 {
+		err = errCheckpointBusy
+	}
+	if err != nil {
 		s.stats.checkpointErrors.Add(1)
-		return
+		return err
 	}
-	s.stats.restarts.Add(1)
+	return nil
 }

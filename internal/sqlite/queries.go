@@ -41,6 +41,7 @@ type queries struct {
 	journalMode, synchronous, foreignKeys, busyTimeout, queryOnly, tempStore string
 	walAutocheckpoint, cacheSize                                             string
 	checkpointPassive, checkpointRestart, setBusyTimeout                     string
+	checkpointTruncate                                                       string
 }
 
 var errQueries = errors.New("sqlite: bad query file")
@@ -108,6 +109,7 @@ func loadQueries(src string) (*queries, error) {
 		"cacheSize":             &q.cacheSize,
 		"checkpointPassive":     &q.checkpointPassive,
 		"checkpointRestart":     &q.checkpointRestart,
+		"checkpointTruncate":    &q.checkpointTruncate,
 		"setBusyTimeout":        &q.setBusyTimeout,
 	}
 	for name, dst := range fields {

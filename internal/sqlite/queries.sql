@@ -271,6 +271,11 @@ PRAGMA wal_checkpoint(PASSIVE);
 -- name: checkpointRestart
 PRAGMA wal_checkpoint(RESTART);
 
+-- name: checkpointTruncate
+-- After a write failed with the disk full: RESTART, and the WAL file cut to
+-- nothing, which gives its space back.
+PRAGMA wal_checkpoint(TRUNCATE);
+
 -- name: setBusyTimeout
 -- A format string for fmt, the argument in milliseconds: PRAGMA takes no
 -- bound parameters.

@@ -125,6 +125,9 @@ type Store struct {
 	// checkpoint to the writer goroutine.
 	restart, restarted chan struct{}
 	ckpt               *checkpointer
+	// walFull is set by the writer goroutine (and used by it alone) after
+	// a write failed with the disk full (see diskfull.go).
+	walFull bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -138,6 +141,7 @@ type storeStats struct {
 	// after one of their reports broke a constraint.
 	redone                                  atomic.Uint64
 	checkpoints, restarts, checkpointErrors atomic.Uint64
+	truncates                               atomic.Uint64
 }
 
 // Stats counts what the writer did since Open.
@@ -159,6 +163,9 @@ type Stats struct {
 	// the writer's RESTART ones, and CheckpointErrors those that failed or
 	// found the database busy (they are tried again).
 	Checkpoints, Restarts, CheckpointErrors uint64
+	// WALTruncations counts the TRUNCATE checkpoints the writer ran after
+	// a write failed with the disk full.
+	WALTruncations uint64
 }
 
 type readStmts struct {
@@ -491,6 +498,7 @@ func (s *Store) Stats() Stats {
 		Checkpoints:      s.stats.checkpoints.Load(),
 		Restarts:         s.stats.restarts.Load(),
 		CheckpointErrors: s.stats.checkpointErrors.Load(),
+		WALTruncations:   s.stats.truncates.Load(),
 	}
 }
 

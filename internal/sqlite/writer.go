@@ -241,6 +241,7 @@ func (s *Store) commitBatch(b *batch) {
 	}
 	if err != nil {
 		s.stats.failed.Add(1)
+		s.noteFull(err)
 		err = unavailable(fmt.Sprintf("batch of %d reports and %d delivery ops", len(b.accepts), len(b.ops)), err)
 		for _, req := range b.accepts {
 			req.res, req.err, req.stored = report.Accepted{}, err, false
@@ -287,6 +288,9 @@ func (s *Store) commitBatch(b *batch) {
 // Without careful, reports are written without savepoints, and a report
 // that breaks a constraint fails the attempt with errRedo (see acceptFast).
 func (s *Store) writeBatch(b *batch, careful bool) (due int, err error) {
+	if err := s.reclaimWAL(); err != nil {
+		return 0, err
+	}
 	// Never a caller's context: one caller giving up must not roll back
 	// the reports of everyone else in the batch.
 	ctx := context.Background()
@@ -625,6 +629,10 @@ func (s *Store) write(ctx context.Context, fn func(context.Context, *sql.Tx) err
 }
 
 func (s *Store) runJob(j *job) (err error) {
+	defer func() { s.noteFull(err) }()
+	if err := s.reclaimWAL(); err != nil {
+		return unavailable("job", err)
+	}
 	tx, err := s.wdb.BeginTx(j.ctx, nil)
 	if err != nil {
 		return unavailable("begin", err)
