@@ -4,7 +4,7 @@
 #   docker build -t reportit --build-arg VERSION=$(git describe --always) .
 
 # Build stage: the Go toolchain, the module cache, the sources.
-FROM golang:1.26-bookworm AS build
+FROM golang:1.26.10-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download

@@ -2,8 +2,12 @@
 GO ?= go
 # Packages that run goroutines get the race detector; run every package with it.
 GOTEST_FLAGS ?= -race -count=1
+# Release builds (and the Dockerfile) use this toolchain: go1.26.9 and .10 fix
+# standard-library vulnerabilities that govulncheck finds in go1.26.8. The Go
+# module proxy serves it; local development runs on any Go 1.26.
+RELEASE_GO ?= go1.26.10
 
-.PHONY: run test test-go test-extension lint fuzz build help bench bench-go
+.PHONY: run test test-go test-extension lint vulncheck fuzz crash-full build help bench bench-go
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -12,20 +16,26 @@ run: ## run the service on embedded defaults (127.0.0.1:8080, ./data)
 	$(GO) run ./server
 
 build: ## build the reportit binary into ./bin
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/reportit ./server
+	GOTOOLCHAIN=$(RELEASE_GO) CGO_ENABLED=0 $(GO) build -trimpath -o bin/reportit ./server
 
-test: lint test-go test-extension ## every test: lint, Go (with -race), extension
+test: lint vulncheck test-go test-extension ## every test: lint, govulncheck, Go (with -race), extension
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+vulncheck: ## govulncheck of the release build against a pinned snapshot of the Go vulnerability database (offline)
+	GOTOOLCHAIN=$(RELEASE_GO) scripts/govulncheck.sh
+
 test-go: ## Go tests against real SQLite (and PostgreSQL/Redis where present)
 	$(GO) test $(GOTEST_FLAGS) ./...
 
 test-extension: ## extension build, lint (incl. web-ext), unit tests, and headless Chromium e2e against the real server
 	cd extension && npm run build && npm run lint && npm test && npm run test:e2e
+
+crash-full: ## the full crash campaign: 200 SIGKILLs under load, then every acknowledged report checked
+	REPORTIT_CRASH_KILLS=200 $(GO) test -run TestCrashCampaign -count=1 -timeout 30m -v ./server/
 
 fuzz: ## run every fuzz target for FUZZTIME (default 30s) each
 	@FUZZTIME=$${FUZZTIME:-30s}; \

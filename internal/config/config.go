@@ -136,13 +136,22 @@ func Load(name string, args []string, getenv func(string) string) (*Config, erro
 		{"REPORTIT_RETENTION", &c.Retention}, {"REPORTIT_DELIVERY_MAX_AGE", &c.MaxAge},
 		{"REPORTIT_DELIVERY_BACKOFF_BASE", &c.BackoffBase}, {"REPORTIT_DELIVERY_BACKOFF_MAX", &c.BackoffMax},
 		{"REPORTIT_DELIVERY_BREAKER_COOLDOWN", &c.BreakerCooldown}} {
-		if v := getenv(d.name); v != "" {
+		v, err := lookup(getenv, d.name)
+		if err != nil {
+			return nil, err
+		}
+		if v != "" {
 			p, err := time.ParseDuration(v)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", d.name, err)
 			}
 			*d.dst = p
 		}
+	}
+
+	allowHTTP, err := lookup(getenv, "REPORTIT_ALLOW_HTTP_INTAKE")
+	if err != nil {
+		return nil, err
 	}
 
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -160,7 +169,7 @@ func Load(name string, args []string, getenv func(string) string) (*Config, erro
 	fs.StringVar(&c.IntakeURL, "intake-url", c.IntakeURL, "intake portal for every hotline without its own route (REPORTIT_INTAKE_URL)")
 	fs.StringVar(&c.RoutesFile, "routes-file", c.RoutesFile, "JSON file of per-hotline delivery routes (REPORTIT_ROUTES_FILE)")
 	fs.StringVar(&c.PullHotlines, "pull-hotlines", c.PullHotlines, "comma-separated hotline ids that pull their reports (REPORTIT_PULL_HOTLINES)")
-	fs.BoolVar(&c.AllowHTTP, "allow-http-intake", getenv("REPORTIT_ALLOW_HTTP_INTAKE") == "true", "allow plain-http intake endpoints beyond loopback, for development stacks (REPORTIT_ALLOW_HTTP_INTAKE)")
+	fs.BoolVar(&c.AllowHTTP, "allow-http-intake", allowHTTP == "true", "allow plain-http intake endpoints beyond loopback, for development stacks (REPORTIT_ALLOW_HTTP_INTAKE)")
 	fs.DurationVar(&c.Retention, "retention", c.Retention, "erase a delivered report's URL, comment and contact after this long (REPORTIT_RETENTION)")
 	fs.DurationVar(&c.MaxAge, "delivery-max-age", c.MaxAge, "give a delivery up (dead letter) after this long (REPORTIT_DELIVERY_MAX_AGE)")
 	fs.DurationVar(&c.BackoffBase, "delivery-backoff-base", c.BackoffBase, "retry a failed delivery within this long, doubled per attempt (REPORTIT_DELIVERY_BACKOFF_BASE)")
@@ -202,6 +211,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BackoffBase <= 0 || c.BackoffMax < c.BackoffBase {
 		errs = append(errs, errors.New("REPORTIT_DELIVERY_BACKOFF_BASE and _MAX: the base must be positive and at most the max"))
+	}
+	if c.ShutdownWait < 0 {
+		errs = append(errs, errors.New("REPORTIT_SHUTDOWN_WAIT: must not be negative"))
 	}
 	if c.BreakerCooldown <= 0 {
 		errs = append(errs, errors.New("REPORTIT_DELIVERY_BREAKER_COOLDOWN: must be positive"))

@@ -170,7 +170,10 @@ func parseIdempotencyKey(vals []string) (string, bool) {
 	if len(vals) != 1 {
 		return "", false
 	}
-	k := strings.TrimSpace(vals[0])
+	// Optional white space is SP and HTAB only: TrimSpace would also take
+	// away non-ASCII spaces (U+00A0, U+3000...), so that "\u00a0k" passed
+	// as the key "k".
+	k := strings.Trim(vals[0], " \t")
 	if len(k) >= 2 && k[0] == '"' && k[len(k)-1] == '"' {
 		k = k[1 : len(k)-1]
 	}

@@ -84,9 +84,15 @@ func statusLabel(code int) string {
 	return strconv.Itoa(code)
 }
 
-// bearer extracts the token from "Authorization: Bearer <token>".
+// bearer extracts the token from "Authorization: Bearer <token>". A request
+// with several Authorization fields has none: which one counts would depend
+// on who reads them (a proxy may check the last, Go's Get returns the first).
 func bearer(c *gin.Context) (string, bool) {
-	h := c.GetHeader("Authorization")
+	vals := c.Request.Header["Authorization"]
+	if len(vals) != 1 {
+		return "", false
+	}
+	h := vals[0]
 	const prefix = "bearer "
 	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
 		return "", false
