@@ -302,10 +302,16 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Write a temporary file and link it into place: a crash can leave a
+	// stray temporary file, never a short secret.key that would stop every
+	// later start. Link, unlike rename, fails if another process created
+	// the secret meanwhile; that one wins and we read it.
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".secret-*.tmp")
 	if err != nil {
 		return nil, err
 	}
+	defer os.Remove(f.Name())
 	if _, err := f.Write(b); err != nil {
 		f.Close()
 		return nil, err
@@ -314,7 +320,23 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 		f.Close()
 		return nil, err
 	}
-	return b, f.Close()
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Link(f.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return loadOrCreateSecret(path)
+		}
+		return nil, err
+	}
+	if d, err := os.Open(dir); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 // derive gives each use of the server secret its own key, so that no two
