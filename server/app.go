@@ -347,8 +347,8 @@ func derive(secret []byte, purpose string) []byte {
 	return m.Sum(nil)
 }
 
-// purgeIdempotency forgets idempotency records older than a day, the window
-// in which a client may retry a report.
+// purgeIdempotency forgets idempotency records older than
+// report.IdempotencyTTL, the window in which a client may retry a report.
 func purgeIdempotency(ctx context.Context, store backend, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()

@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -119,7 +121,19 @@ func (a *api) readJSON(c *gin.Context, v any) bool {
 		}
 	}()
 	if _, err := buf.ReadFrom(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes)); err != nil {
-		a.fail(c, err)
+		var merr *http.MaxBytesError
+		if errors.As(err, &merr) {
+			a.fail(c, err)
+			return false
+		}
+		// The client stopped sending: it went away, or was slower than the
+		// server's read timeout. Not a server failure, and the error's
+		// text names the peer's address ("read tcp a->b: ..."), so it is
+		// neither logged nor passed to fail.
+		var ne net.Error
+		a.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request body not received",
+			slog.String("route", c.FullPath()), slog.Bool("timeout", errors.As(err, &ne) && ne.Timeout()))
+		writeProblem(c, problemFor(codeInvalidJSON, "The request body did not arrive in full. Please send the request again."))
 		return false
 	}
 	// strictjson copies every string it keeps, so the buffer can go back
