@@ -5,7 +5,8 @@
 //	go run ./bench/cmd/reportit-bench                       # sqlite, 2,000/s and saturation at 64 and 256 conns
 //	go run ./bench/cmd/reportit-bench -rates 1000,2000,5000 -conns 32,128,256 -duration 20s
 //	go run ./bench/cmd/reportit-bench -profile /tmp/prof    # CPU and allocation profiles at saturation
-//	go run ./bench/cmd/reportit-bench -mode postgres -database-url postgres://… -redis-url redis://…
+//	go run ./bench/cmd/reportit-bench -mode postgres        # PostgreSQL + Redis on this machine, fresh database
+//	go run ./bench/cmd/reportit-bench -delivery             # also drain a 100,000-report backlog to the intake portal
 //
 // It builds the server (./server), the baseline (bench/cmd/baseline) and the
 // load generator (bench/cmd/loadgen) from this tree, starts each server in a
@@ -14,8 +15,15 @@
 // fixed rates (open loop) and saturation (closed loop, N connections). It
 // prints one table row per scenario and checks afterwards that every report
 // acknowledged with a 202 was stored: by the server's counters after each
-// scenario, and in SQLite mode by reading the database after a graceful
+// scenario, and by reading the database (SQLite or PostgreSQL) after a graceful
 // shutdown. A run that lost a report, or accepted an invalid one, exits 1.
+//
+// With -mode postgres, each server gets a database of its own, created on
+// the PostgreSQL server -database-url names and dropped afterwards, and
+// its rate limits count in an empty Redis database, whose keys are deleted
+// afterwards. With -delivery, a backlog of reports is built while the
+// reference intake portal (reportit intake-sim) hangs, and then timed as
+// it drains to the portal (see delivery.go).
 //
 // See bench/README.md for how to read the output.
 package main
@@ -44,6 +52,8 @@ type options struct {
 	tokens                  int
 	seed                    uint64
 	baseline, delivery      bool
+	backlog, fillConns      int
+	drainTimeout            time.Duration
 	profileDir              string
 	keep                    bool
 	jsonOut                 string
@@ -59,13 +69,16 @@ func main() {
 	flag.DurationVar(&o.pause, "pause", time.Second, "pause between scenarios, to let the machine settle")
 	flag.StringVar(&rates, "rates", "2000", "comma-separated fixed rates (requests/s, open loop); empty for none")
 	flag.StringVar(&conns, "conns", "64,256", "comma-separated connection counts for saturation (closed loop); empty for none")
-	flag.StringVar(&o.mode, "mode", "sqlite", "sqlite (embedded defaults) or postgres (with -database-url and -redis-url)")
-	flag.StringVar(&o.databaseURL, "database-url", os.Getenv("REPORTIT_DATABASE_URL"), "PostgreSQL URL for -mode postgres (passed as REPORTIT_DATABASE_URL)")
-	flag.StringVar(&o.redisURL, "redis-url", os.Getenv("REPORTIT_REDIS_URL"), "Redis URL for -mode postgres (passed as REPORTIT_REDIS_URL)")
+	flag.StringVar(&o.mode, "mode", "sqlite", "sqlite (embedded defaults) or postgres (PostgreSQL and Redis: -database-url, -redis-url)")
+	flag.StringVar(&o.databaseURL, "database-url", envOr("REPORTIT_DATABASE_URL", defaultDatabaseURL), "-mode postgres: the PostgreSQL server; each server of the run gets a new database reportit_bench_<random> on it, dropped afterwards")
+	flag.StringVar(&o.redisURL, "redis-url", envOr("REPORTIT_REDIS_URL", defaultRedisURL), "-mode postgres: the Redis server; without a /N database, an empty one is picked; the run's keys are deleted afterwards")
 	flag.IntVar(&o.tokens, "tokens", 200, "installations (tokens) the load is spread over")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the request mix")
 	flag.BoolVar(&o.baseline, "baseline", true, "also measure the bare Gin baseline")
-	flag.BoolVar(&o.delivery, "delivery", false, "also measure delivery of a 100,000-report backlog (not implemented yet)")
+	flag.BoolVar(&o.delivery, "delivery", false, "also measure how fast a backlog of -backlog reports drains to the reference intake portal")
+	flag.IntVar(&o.backlog, "backlog", 100_000, "-delivery: reports in the backlog")
+	flag.IntVar(&o.fillConns, "fill-conns", 64, "-delivery: connections that submit the backlog")
+	flag.DurationVar(&o.drainTimeout, "drain-timeout", 5*time.Minute, "-delivery: give up waiting for the backlog to drain after this")
 	flag.StringVar(&o.profileDir, "profile", "", "directory for CPU and allocation profiles of both servers at saturation")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data, logs, summaries)")
 	flag.StringVar(&o.jsonOut, "json", "", "also write every figure as JSON to this file")
@@ -96,7 +109,7 @@ func (o *options) validate() error {
 	case "sqlite":
 	case "postgres":
 		if o.databaseURL == "" || o.redisURL == "" {
-			return errors.New("-mode postgres needs -database-url and -redis-url (or REPORTIT_DATABASE_URL and REPORTIT_REDIS_URL)")
+			return errors.New("-mode postgres needs -database-url and -redis-url")
 		}
 	default:
 		return fmt.Errorf("-mode %q: want sqlite or postgres", o.mode)
@@ -104,8 +117,11 @@ func (o *options) validate() error {
 	if o.rev != "" && o.serverSrc != "" {
 		return errors.New("-rev and -server-src exclude each other")
 	}
-	if len(o.rates) == 0 && len(o.conns) == 0 {
-		return errors.New("nothing to run: -rates and -conns are both empty")
+	if len(o.rates) == 0 && len(o.conns) == 0 && !o.delivery {
+		return errors.New("nothing to run: -rates and -conns are both empty, and no -delivery")
+	}
+	if o.delivery && (o.backlog < 1 || o.fillConns < 1 || o.drainTimeout <= 0) {
+		return errors.New("-backlog, -fill-conns and -drain-timeout must be positive")
 	}
 	if o.duration < 2*time.Second {
 		return errors.New("-duration must be at least 2s")
@@ -114,6 +130,13 @@ func (o *options) validate() error {
 		return errors.New("-tokens must be at least 1")
 	}
 	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func parseInts(s string) ([]int, error) {
@@ -181,6 +204,26 @@ func run(ctx context.Context, o options) int {
 	}
 
 	r := &runner{o: o, root: root, tmp: tmp, rep: &report{Mode: o.mode, Env: environment(ctx, root, filepath.Join(tmp, "data"))}}
+	if o.mode == "postgres" {
+		// Both servers are checked before anything is built: a missing
+		// PostgreSQL or Redis should fail the run at once.
+		if err := pgExec(ctx, o.databaseURL, "SELECT 1"); err != nil {
+			fmt.Fprintf(os.Stderr, "reportit-bench: PostgreSQL (-database-url): %v\n", err)
+			return 1
+		}
+		if r.redis, err = pickRedisDB(ctx, o.redisURL); err != nil {
+			fmt.Fprintf(os.Stderr, "reportit-bench: %v\n", err)
+			return 1
+		}
+		r.rep.RedisDB = r.redis.opts.DB
+		defer func() {
+			if n, err := r.redis.cleanup(); err != nil {
+				fmt.Fprintf(os.Stderr, "reportit-bench: deleting the run's Redis keys in database %d: %v\n", r.redis.opts.DB, err)
+			} else {
+				fmt.Fprintf(os.Stderr, "deleted the run's %d Redis keys in database %d\n", n, r.redis.opts.DB)
+			}
+		}()
+	}
 	serverRoot := root
 	if o.serverSrc != "" {
 		if serverRoot, err = filepath.Abs(o.serverSrc); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -19,6 +20,7 @@ type server struct {
 	name      string
 	cmd       *exec.Cmd
 	addr      string // http://host:port
+	endpoint  string // the URL the listening line printed, path included
 	pprofAddr string // http://host:port, if the binary serves pprof
 	// Start-up: from exec to the address line, and to a 200 from /readyz.
 	listening, ready time.Duration
@@ -31,6 +33,14 @@ type server struct {
 // "<name> listening on http://ADDR" (and, for a profiling build,
 // "reportit-bench pprof on http://ADDR") before the server is ready.
 func startServer(ctx context.Context, name, bin string, args, env []string, logPath string) (*server, error) {
+	return startProcess(ctx, name, bin, args, env, logPath, "/readyz")
+}
+
+// startProcess is startServer for a server that is ready when GET
+// readyPath answers 200 (the intake portal has no /readyz). A path in the
+// listening line (the portal prints its intake endpoint) is kept in
+// endpoint and left out of addr.
+func startProcess(ctx context.Context, name, bin string, args, env []string, logPath, readyPath string) (*server, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -76,8 +86,12 @@ func startServer(ctx context.Context, name, bin string, args, env []string, logP
 	deadline := time.NewTimer(30 * time.Second)
 	defer deadline.Stop()
 	select {
-	case s.addr = <-addrc:
+	case s.endpoint = <-addrc:
 		s.listening = time.Since(t0)
+		s.addr = s.endpoint
+		if u, err := url.Parse(s.endpoint); err == nil && u.Host != "" {
+			s.addr = u.Scheme + "://" + u.Host
+		}
 	case <-s.exited:
 		return nil, fmt.Errorf("%s exited before listening (%v); see %s", name, s.waitErr, logPath)
 	case <-deadline.C:
@@ -93,7 +107,7 @@ func startServer(ctx context.Context, name, bin string, args, env []string, logP
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
 	defer client.CloseIdleConnections()
 	for {
-		resp, err := client.Get(s.addr + "/readyz")
+		resp, err := client.Get(s.addr + readyPath)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

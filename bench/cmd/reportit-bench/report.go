@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
@@ -86,6 +87,10 @@ type report struct {
 	LoadAfter        string          `json:"load_after"`
 	CPUPressureAfter string          `json:"cpu_pressure_after"`
 	IOPressureAfter  string          `json:"io_pressure_after"`
+	// Databases are the PostgreSQL databases made for the run (and dropped
+	// after it unless -keep); RedisDB, the Redis database its limits used.
+	Databases []string `json:"databases,omitempty"`
+	RedisDB   int      `json:"redis_db,omitempty"`
 }
 
 func environment(ctx context.Context, root, dataDir string) environ {
@@ -138,7 +143,8 @@ func (rep *report) printHeader(w io.Writer, o options) {
 	fmt.Fprintln(w, "  machine: read figures as noisy; see the load averages and the \"other\" CPU column.")
 	store := "SQLite, WAL, synchronous=FULL, group commit (embedded defaults)"
 	if o.mode == "postgres" {
-		store = "PostgreSQL + Redis (REPORTIT_DATABASE_URL, REPORTIT_REDIS_URL)"
+		store = fmt.Sprintf("PostgreSQL + Redis (a new database reportit_bench_* per server on %s, dropped after; limits in Redis database %d of %s)",
+			redactURL(o.databaseURL), rep.RedisDB, redactURL(o.redisURL))
 	}
 	r := mix.DefaultRatios
 	fmt.Fprintf(w, "mode: %s; %v per scenario after %v warm-up; %d installations;\n", store, o.duration, o.warmup, o.tokens)
@@ -147,13 +153,15 @@ func (rep *report) printHeader(w io.Writer, o options) {
 }
 
 func (rep *report) print(w io.Writer, o options) {
-	rep.printTable(w)
-	rep.printStartup(w)
-	rep.printVerify(w)
+	if len(rep.Rows) > 0 { // none when only -delivery was asked for
+		rep.printTable(w)
+		rep.printStartup(w)
+		rep.printVerify(w)
+	}
 	rep.printTargets(w, o)
 	rep.printProfiles(w)
 	if rep.Delivery != nil {
-		fmt.Fprintf(w, "\ndelivery (backlog of %d): %s\n", rep.Delivery.Backlog, orNA(rep.Delivery.Error))
+		rep.Delivery.print(w)
 	}
 	fmt.Fprintf(w, "\nload average after: %s; pressure after: cpu %s; io %s\n", orNA(rep.LoadAfter), orNA(rep.CPUPressureAfter), orNA(rep.IOPressureAfter))
 }
@@ -266,6 +274,9 @@ func (rep *report) printTargets(w io.Writer, o options) {
 		line(s.Latency.P99 < 20*time.Millisecond, "p99 at 2,000/s offered: %s (202s only: %s; achieved %.0f/s), target < 20 ms",
 			ms(s.Latency.P99), ms(s.AcceptedLatency.P99), s.Rate())
 	}
+	if d := rep.Delivery; d != nil && d.Drained {
+		line(d.Drain < time.Minute, "delivery: %d reports drained in %.1f s (%.0f reports/s), target < 60 s for 100,000", d.Backlog, d.Drain.Seconds(), d.ReportsPer)
+	}
 	if c := rep.Startup.Cold; c != nil {
 		warm := "n/a"
 		if rep.Startup.Warm != nil {
@@ -315,6 +326,16 @@ func (rep *report) bestSaturation(target string) *row {
 }
 
 func (rep *report) failed() bool {
+	if d := rep.Delivery; d != nil {
+		if d.Error != "" {
+			return true
+		}
+		for _, f := range d.Verify {
+			if f.Level == "fail" {
+				return true
+			}
+		}
+	}
 	for _, r := range rep.Rows {
 		for _, f := range r.Verify {
 			if f.Level == "fail" {
@@ -361,6 +382,15 @@ func cores(cpu, window time.Duration) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f", cpu.Seconds()/window.Seconds())
+}
+
+// redactURL hides a URL's password.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 func orNA(s string) string {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,6 +25,8 @@ type runner struct {
 	tmp  string
 	bin  binaries
 	rep  *report
+	// redis is where the rate limits count in postgres mode.
+	redis *redisDB
 }
 
 // Limits far above any load this machine can offer: the benchmark
@@ -39,13 +40,39 @@ func (r *runner) runAll(ctx context.Context) error {
 			return fmt.Errorf("baseline: %w", err)
 		}
 	}
-	if err := r.runReportit(ctx); err != nil {
-		return fmt.Errorf("reportit: %w", err)
+	if len(r.o.scenarios()) > 0 {
+		if err := r.runReportit(ctx); err != nil {
+			return fmt.Errorf("reportit: %w", err)
+		}
 	}
 	if r.o.delivery {
 		r.rep.Delivery = runDelivery(ctx, r)
 	}
 	return nil
+}
+
+// database makes a new PostgreSQL database for one server's data in
+// postgres mode, and returns its URL and a function that drops it (kept
+// with -keep). In SQLite mode it returns "" and does nothing.
+func (r *runner) database(ctx context.Context, purpose string) (string, func(), error) {
+	if r.o.mode != "postgres" {
+		return "", func() {}, nil
+	}
+	db, err := createDatabase(ctx, r.o.databaseURL)
+	if err != nil {
+		return "", nil, err
+	}
+	fmt.Fprintf(os.Stderr, "%s: database %s\n", purpose, db.name)
+	r.rep.Databases = append(r.rep.Databases, db.name)
+	return db.url, func() {
+		if r.o.keep {
+			fmt.Fprintf(os.Stderr, "kept database %s\n", db.name)
+			return
+		}
+		if err := db.drop(); err != nil {
+			fmt.Fprintf(os.Stderr, "reportit-bench: dropping database %s: %v\n", db.name, err)
+		}
+	}, nil
 }
 
 // childEnv is this process's environment without REPORTIT_* variables,
@@ -86,7 +113,10 @@ func (r *runner) runBaseline(ctx context.Context) error {
 	return srv.stop()
 }
 
-func (r *runner) reportitEnv(dataDir string) []string {
+// reportitEnv is the server's environment: data in dataDir, and in
+// postgres mode in the database dbURL, with limits in the run's Redis
+// database.
+func (r *runner) reportitEnv(dataDir, dbURL string) []string {
 	env := childEnv(
 		"REPORTIT_ADDR=127.0.0.1:0",
 		"REPORTIT_DATA_DIR="+dataDir,
@@ -95,14 +125,21 @@ func (r *runner) reportitEnv(dataDir string) []string {
 		"REPORTIT_RATE_GLOBAL="+unlimited,
 	)
 	if r.o.mode == "postgres" {
-		env = append(env, "REPORTIT_DATABASE_URL="+r.o.databaseURL, "REPORTIT_REDIS_URL="+r.o.redisURL)
+		// A stable replica id: a restarted server ends the leases of the
+		// one before it at once, as a restarted replica does.
+		env = append(env, "REPORTIT_DATABASE_URL="+dbURL, "REPORTIT_REDIS_URL="+r.redis.url, "REPORTIT_REPLICA_ID=reportit-bench")
 	}
 	return append(env, r.pprofEnv()...)
 }
 
 func (r *runner) runReportit(ctx context.Context) error {
 	dataDir := filepath.Join(r.tmp, "data")
-	env := r.reportitEnv(dataDir)
+	dbURL, drop, err := r.database(ctx, "intake")
+	if err != nil {
+		return err
+	}
+	defer drop()
+	env := r.reportitEnv(dataDir, dbURL)
 	srv, err := startServer(ctx, "reportit", r.bin.reportit, []string{"serve"}, env, filepath.Join(r.tmp, "reportit.log"))
 	if err != nil {
 		return err
@@ -131,7 +168,7 @@ func (r *runner) runReportit(ctx context.Context) error {
 	if err := srv.stop(); err != nil {
 		return err
 	}
-	r.rep.Verify = r.verifyStored(ctx, dataDir, final)
+	r.rep.Verify = r.verifyStored(ctx, dataDir, dbURL, final)
 
 	// A second start on the same data (keys and migrations exist, the
 	// database holds the run's reports): the usual restart.
@@ -336,5 +373,3 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-time.After(d):
 	}
 }
-
-var errDeliveryTODO = errors.New("delivery is not measured yet: see runDelivery in bench/cmd/reportit-bench/delivery.go")

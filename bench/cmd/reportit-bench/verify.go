@@ -80,8 +80,9 @@ func verifyScenario(s *summary.Summary, before, after promtext.Samples) []findin
 
 // verifyStored checks, after a graceful shutdown, that every report
 // acknowledged as new during the whole run is in the database, and that the
-// database holds as many reports as the server said it stored.
-func (r *runner) verifyStored(ctx context.Context, dataDir string, final promtext.Samples) []finding {
+// database holds as many reports as the server said it stored: the SQLite
+// file in dataDir, or in postgres mode the database dbURL.
+func (r *runner) verifyStored(ctx context.Context, dataDir, dbURL string, final promtext.Samples) []finding {
 	counted, _ := final.Sum(acceptedMetric, newReports)
 	acked, err := readIDs(filepath.Join(r.tmp, "acked-ids.txt"))
 	if err != nil {
@@ -89,22 +90,18 @@ func (r *runner) verifyStored(ctx context.Context, dataDir string, final promtex
 	}
 	dbPath := filepath.Join(dataDir, "reportit.db")
 	_, statErr := os.Stat(dbPath)
+	var stored map[string]struct{}
 	if r.o.mode == "postgres" {
 		if statErr == nil {
 			return []finding{fail("-mode postgres, but the server created %s: it ignored REPORTIT_DATABASE_URL, and these figures are SQLite's", dbPath)}
 		}
-		// TODO(postgres): read the reports table once the PostgreSQL store
-		// exists, as for SQLite below. Until then the server's counter is
-		// the check.
-		if len(acked) > int(counted) {
-			return []finding{fail("%d reports acknowledged, the server counts %d stored", len(acked), int(counted))}
+		stored, err = pgReportIDs(ctx, dbURL)
+	} else {
+		if errors.Is(statErr, fs.ErrNotExist) {
+			return []finding{fail("no database at %s", dbPath)}
 		}
-		return []finding{ok("%d reports acknowledged, %d counted as stored (database not read in postgres mode)", len(acked), int(counted))}
+		stored, err = storedIDs(ctx, dbPath)
 	}
-	if errors.Is(statErr, fs.ErrNotExist) {
-		return []finding{fail("no database at %s", dbPath)}
-	}
-	stored, err := storedIDs(ctx, dbPath)
 	if err != nil {
 		return []finding{fail("reading the database: %v", err)}
 	}
