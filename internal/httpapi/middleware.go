@@ -113,32 +113,35 @@ func (a *api) unauthorized(c *gin.Context, invalid bool) {
 	writeProblem(c, problemFor(codeUnauthorized, "A valid installation token is required. Get one from POST /v1/installations, or renew it."))
 }
 
-func (a *api) authenticate(c *gin.Context) {
+// installation returns the installation of the request's token, or answers
+// 401 itself.
+func (a *api) installation(c *gin.Context) (string, bool) {
 	raw, ok := bearer(c)
 	if !ok {
 		a.unauthorized(c, false)
-		return
+		return "", false
 	}
 	inst, err := a.Tokens.Check(raw)
 	if err != nil {
 		a.unauthorized(c, true)
-		return
+		return "", false
 	}
-	c.Set(ctxInstallation, inst)
-	c.Next()
+	return inst, true
 }
 
 // limitByClient applies the per-address policy (token issue and refresh).
 func (a *api) limitByClient(c *gin.Context) {
 	addr, _ := a.ClientIP.Client(c.Request.RemoteAddr, c.Request.Header)
-	a.limit(c, limitCheck{a.Policies.Tokens, clientip.Key(addr), true})
+	if a.allow(c, limitCheck{a.Policies.Tokens, clientip.Key(addr), true}) {
+		c.Next()
+	}
 }
 
-// limitReports applies the per-installation policy and the global cap.
-func (a *api) limitReports(c *gin.Context) {
+// allowReport applies the per-installation policy and the global cap.
+func (a *api) allowReport(c *gin.Context, installation string) bool {
 	// The global cap's remaining count would tell anyone the overall report
 	// volume, so it is only shown when it is what refuses the request.
-	a.limit(c, limitCheck{a.Policies.Reports, c.GetString(ctxInstallation), true}, limitCheck{a.Policies.Global, "global", false})
+	return a.allow(c, limitCheck{a.Policies.Reports, installation, true}, limitCheck{a.Policies.Global, "global", false})
 }
 
 type limitCheck struct {
@@ -147,7 +150,10 @@ type limitCheck struct {
 	public bool // headers for this policy are sent even when it allows
 }
 
-func (a *api) limit(c *gin.Context, checks ...limitCheck) {
+// allow applies checks in order and writes their headers. It answers the
+// request itself (429, or 503 for a broken policy) and returns false when
+// one refuses.
+func (a *api) allow(c *gin.Context, checks ...limitCheck) bool {
 	// On the stack for the one or two checks a route makes.
 	var buf [2]ratelimit.Decision
 	ds := buf[:0]
@@ -158,7 +164,7 @@ func (a *api) limit(c *gin.Context, checks ...limitCheck) {
 			// error here is a bug, and refusing is the safe answer.
 			a.log.Error("rate limiter failed", "policy", ch.policy.Name, "err", err)
 			writeProblem(c, problemFor(codeServiceUnavailable, "Please try again shortly."))
-			return
+			return false
 		}
 		if ch.public || !d.Allowed {
 			ds = append(ds, d)
@@ -172,8 +178,8 @@ func (a *api) limit(c *gin.Context, checks ...limitCheck) {
 		if !d.Allowed {
 			a.metrics.limited.WithLabelValues(d.Policy.Name).Inc()
 			writeProblem(c, problemFor(codeRateLimited, "You have sent too many requests. Please wait before trying again; the Retry-After header says how long."))
-			return
+			return false
 		}
 	}
-	c.Next()
+	return true
 }

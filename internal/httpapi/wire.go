@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"encoding/json"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/reportit/reportit/internal/hotline"
@@ -61,6 +64,73 @@ type reportAccepted struct {
 	Hotline    hotlineRef    `json:"hotline"`
 	Duplicate  bool          `json:"duplicate"`
 	ReceivedAt time.Time     `json:"received_at"`
+}
+
+// appendAccepted appends the JSON of r, byte for byte what encoding/json
+// makes of it, without reflection or allocation: the answer to every
+// report. hotline is the JSON of r.Hotline (see hotlineJSON). ok is false,
+// and b unchanged, if a string needs escaping (ids, references and receipts
+// never do); the caller then uses encoding/json.
+func appendAccepted(b []byte, r reportAccepted, hotline []byte) (_ []byte, ok bool) {
+	if !plainJSON(r.ID) || !plainJSON(r.Reference) || !plainJSON(r.Receipt) || !plainJSON(string(r.Status)) {
+		return b, false
+	}
+	b = append(append(append(b, `{"id":"`...), r.ID...), `","reference":"`...)
+	b = append(append(b, r.Reference...), `","receipt":"`...)
+	b = append(append(b, r.Receipt...), `","status":"`...)
+	b = append(append(b, r.Status...), `","hotline":`...)
+	b = append(append(b, hotline...), `,"duplicate":`...)
+	b = strconv.AppendBool(b, r.Duplicate)
+	b = append(b, `,"received_at":"`...)
+	b = append(r.ReceivedAt.AppendFormat(b, time.RFC3339Nano), `"}`...)
+	return b, true
+}
+
+// plainJSON reports whether encoding/json writes s as it is, between
+// quotes: printable ASCII other than the quote, the backslash and the
+// characters it escapes for HTML (<, >, &).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
+// hotlineJSON keeps the JSON of each hotline's hotlineRef, by hotline id,
+// so that the answer to a report needs no encoding/json. An entry whose
+// hotline changed (the directory was reloaded) is made again.
+type hotlineJSON struct {
+	mu   sync.RWMutex
+	refs map[string]hotlineJSONEntry
+}
+
+type hotlineJSONEntry struct {
+	ref  hotlineRef
+	json []byte
+}
+
+// get returns the JSON of ref.
+func (h *hotlineJSON) get(ref hotlineRef) ([]byte, error) {
+	h.mu.RLock()
+	e, ok := h.refs[ref.ID]
+	h.mu.RUnlock()
+	if ok && e.ref == ref {
+		return e.json, nil
+	}
+	j, err := json.Marshal(ref)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	if h.refs == nil {
+		h.refs = make(map[string]hotlineJSONEntry)
+	}
+	h.refs[ref.ID] = hotlineJSONEntry{ref: ref, json: j}
+	h.mu.Unlock()
+	return j, nil
 }
 
 func acceptedOf(r intake.Receipt) reportAccepted {

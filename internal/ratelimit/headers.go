@@ -3,7 +3,6 @@ package ratelimit
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -55,27 +54,63 @@ func (d Decision) SetHeaders(h http.Header) { SetHeaders(h, d) }
 // could first succeed. A policy named twice is written once, with its most
 // restrictive decision. Nothing identifying the client is written: no key,
 // no partition key. With no decisions, h is left alone.
+//
+// It is on the path of every limited request, so it allocates twice
+// whatever the number of decisions: once for the text of all the fields,
+// built on the stack, and once for their value slices. The keys are
+// written in canonical form, as Header.Set would, without canonicalising
+// them again for every request.
 func SetHeaders(h http.Header, ds ...Decision) {
 	if len(ds) == 0 {
 		return
 	}
-	ds = uniqueByPolicy(ds)
-	var pol, cur strings.Builder
+	var uniq [4]Decision
+	ds = uniqueByPolicy(uniq[:0], ds)
+	var buf [256]byte
+	b := buf[:0]
 	for i, d := range ds {
 		if i > 0 {
-			pol.WriteString(", ")
-			cur.WriteString(", ")
+			b = append(b, ", "...)
 		}
 		// Names are checked by ParsePolicy to need no escaping.
-		pol.WriteString(`"` + d.Policy.Name + `";q=` + strconv.FormatInt(d.Limit, 10) + ";w=" + strconv.FormatInt(d.Policy.Window(), 10))
-		cur.WriteString(`"` + d.Policy.Name + `";r=` + strconv.FormatInt(d.Remaining, 10) + ";t=" + strconv.FormatInt(d.resetSeconds(), 10))
+		b = append(append(append(b, '"'), d.Policy.Name...), `";q=`...)
+		b = append(strconv.AppendInt(b, d.Limit, 10), ";w="...)
+		b = strconv.AppendInt(b, d.Policy.Window(), 10)
 	}
-	h.Set("RateLimit-Policy", pol.String())
-	h.Set("RateLimit", cur.String())
+	policyEnd := len(b)
+	for i, d := range ds {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(append(append(b, '"'), d.Policy.Name...), `";r=`...)
+		b = append(strconv.AppendInt(b, d.Remaining, 10), ";t="...)
+		b = strconv.AppendInt(b, d.resetSeconds(), 10)
+	}
+	limitEnd := len(b)
+	n := 2
 	if d, ok := MostRestrictive(ds...); ok && !d.Allowed {
-		h.Set("Retry-After", strconv.FormatInt(max(d.resetSeconds(), 1), 10))
+		b = strconv.AppendInt(b, max(d.resetSeconds(), 1), 10)
+		n = 3
+	}
+	s := string(b)
+	vals := make([]string, n)
+	vals[0], vals[1] = s[:policyEnd], s[policyEnd:limitEnd]
+	h[headerPolicy] = vals[0:1:1]
+	h[headerLimit] = vals[1:2:2]
+	if n == 3 {
+		vals[2] = s[limitEnd:]
+		h[headerRetryAfter] = vals[2:3:3]
 	}
 }
+
+// The header fields SetHeaders writes, in the canonical form of their keys
+// (textproto.CanonicalMIMEHeaderKey): that of "RateLimit" is "Ratelimit".
+// Field names are case-insensitive on the wire.
+const (
+	headerPolicy     = "Ratelimit-Policy"
+	headerLimit      = "Ratelimit"
+	headerRetryAfter = "Retry-After"
+)
 
 // MostRestrictive picks, among decisions for one request, the one that
 // decides when the client may come back: the refusal with the longest
@@ -101,11 +136,10 @@ func moreRestrictive(a, b Decision) bool {
 	return a.ResetIn() > b.ResetIn()
 }
 
-// uniqueByPolicy keeps the first position of each policy name with the
-// most restrictive of its decisions. The draft forbids two members for one
-// policy.
-func uniqueByPolicy(ds []Decision) []Decision {
-	out := make([]Decision, 0, len(ds))
+// uniqueByPolicy appends to out, in the first position of each policy name,
+// the most restrictive of its decisions. The draft forbids two members for
+// one policy.
+func uniqueByPolicy(out, ds []Decision) []Decision {
 next:
 	for _, d := range ds {
 		for i := range out {

@@ -19,7 +19,7 @@ type queries struct {
 	createMigrationsTable, appliedMigrations, recordMigration string
 
 	findIdempotency, insertIdempotency, purgeIdempotency string
-	claimIdempotency                                     string
+	findIdempotencies                                    string
 	findPrimary, insertReport, addSighting               string
 	savepoint, releaseSavepoint, rollbackToSavepoint     string
 
@@ -61,7 +61,7 @@ func loadQueries(src string) (*queries, error) {
 		"findIdempotency":       &q.findIdempotency,
 		"insertIdempotency":     &q.insertIdempotency,
 		"purgeIdempotency":      &q.purgeIdempotency,
-		"claimIdempotency":      &q.claimIdempotency,
+		"findIdempotencies":     &q.findIdempotencies,
 		"findPrimary":           &q.findPrimary,
 		"insertReport":          &q.insertReport,
 		"addSighting":           &q.addSighting,

@@ -19,28 +19,31 @@ SELECT fingerprint, report_id, reference, hotline_id, primary_id, received_at
 FROM idempotency WHERE key = ?;
 
 -- name: insertIdempotency
+-- The fast path writes several rows at once: it repeats the VALUES row (so
+-- does it for insertReport and insertDelivery).
 INSERT INTO idempotency (key, fingerprint, report_id, reference, hotline_id, primary_id, received_at)
 VALUES (?, ?, ?, ?, ?, ?, ?);
 
--- name: claimIdempotency
--- The writer's fast path: claims the key and learns in the same statement
--- whether it was free (one row changed) or already used (none), which
--- saves the lookup for the 98% of requests that are new.
-INSERT INTO idempotency (key, fingerprint, report_id, reference, hotline_id, primary_id, received_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (key) DO NOTHING;
+-- name: findIdempotencies
+-- The writer's fast path looks up the keys of a whole batch at once: it
+-- writes the list as "IN (?, ?, ...)", one ? per key.
+SELECT key, fingerprint, report_id, reference, hotline_id, primary_id, received_at
+FROM idempotency WHERE key IN (?);
 
 -- name: purgeIdempotency
-DELETE FROM idempotency WHERE key IN (
-    SELECT key FROM idempotency WHERE received_at < ? ORDER BY received_at LIMIT ?
+-- By rowid, which idempotency_received_at holds beside each time.
+DELETE FROM idempotency WHERE rowid IN (
+    SELECT rowid FROM idempotency WHERE received_at < ? ORDER BY received_at LIMIT ?
 );
 
 -- name: findPrimary
 -- The earliest primary of the same URL to the same hotline within the
 -- window either side of the new report's time. "primary_id = id" selects
--- the partial index reports_dedup.
-SELECT id FROM reports
-WHERE url_key = ? AND hotline_id = ? AND primary_id = id AND received_at BETWEEN ? AND ?
+-- the partial index reports_dedup, and its first column is the key's first
+-- 16 digits (migration 0003); the whole key is compared on the rows found.
+SELECT id, received_at FROM reports
+WHERE substr(url_key, 1, 16) = substr(?1, 1, 16) AND url_key = ?1 AND hotline_id = ?2
+  AND primary_id = id AND received_at BETWEEN ?3 AND ?4
 ORDER BY received_at, id
 LIMIT 1;
 

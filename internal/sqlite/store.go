@@ -103,6 +103,9 @@ type Store struct {
 	wdb, rdb *sql.DB
 	w        writeStmts
 	r        readStmts
+	// fast and scratch are the writer's fast path's (fastpath.go).
+	fast     fastStmts
+	scratch  fastScratch
 	maxBatch int
 	maxOps   int
 	// busyTimeout is the writer's, restored after a RESTART checkpoint.
@@ -266,7 +269,6 @@ func (s *Store) prepare(ctx context.Context) error {
 	}
 	prep(s.wdb, &s.w.findIdempotency, s.q.findIdempotency)
 	prep(s.wdb, &s.w.insertIdempotency, s.q.insertIdempotency)
-	prep(s.wdb, &s.w.claimIdempotency, s.q.claimIdempotency)
 	prep(s.wdb, &s.w.findPrimary, s.q.findPrimary)
 	prep(s.wdb, &s.w.insertReport, s.q.insertReport)
 	prep(s.wdb, &s.w.addSighting, s.q.addSighting)
@@ -298,6 +300,9 @@ func (s *Store) prepare(ctx context.Context) error {
 	prep(s.rdb, &s.r.listForHotline, s.q.listForHotline)
 	prep(s.rdb, &s.r.client, s.q.client)
 	prep(s.rdb, &s.r.clients, s.q.clients)
+	if err == nil {
+		err = s.prepareFast(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("sqlite: prepare: %w", err)
 	}
@@ -527,6 +532,7 @@ func (s *Store) closeDBs() error {
 		}
 	}
 	s.w.close()
+	s.fast.close()
 	var errs []error
 	if s.ckpt != nil {
 		errs = append(errs, s.ckpt.close())

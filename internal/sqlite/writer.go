@@ -84,7 +84,6 @@ func (b *batchTx) stmt(st *sql.Stmt) *sql.Stmt {
 // them to a batch transaction does not prepare them again.
 type writeStmts struct {
 	findIdempotency, insertIdempotency, purgeIdempotency *sql.Stmt
-	claimIdempotency                                     *sql.Stmt
 	findPrimary, insertReport, addSighting               *sql.Stmt
 	savepoint, release, rollbackTo                       *sql.Stmt
 	insertDelivery                                       *sql.Stmt
@@ -98,7 +97,7 @@ type writeStmts struct {
 
 func (w *writeStmts) all() []**sql.Stmt {
 	return []**sql.Stmt{
-		&w.findIdempotency, &w.insertIdempotency, &w.purgeIdempotency, &w.claimIdempotency,
+		&w.findIdempotency, &w.insertIdempotency, &w.purgeIdempotency,
 		&w.findPrimary, &w.insertReport, &w.addSighting,
 		&w.savepoint, &w.release, &w.rollbackTo, &w.insertDelivery,
 		&w.savepointOp, &w.releaseOp, &w.rollbackToOp,
@@ -362,32 +361,27 @@ func (s *Store) applyOp(b *batchTx, o *op) error {
 //
 // Careful, a request that breaks a constraint is rolled back to its
 // savepoint and answered with an error of its own; any other error fails
-// the batch. Otherwise (the first attempt at every batch) reports are
-// written without savepoints, three statements fewer per report, and a
-// constraint violation returns errRedo so that the caller rolls the whole
-// transaction back and tries again carefully. Statements prepared on the
-// writer's connection are only bound to tx here, not prepared again.
+// the batch. Otherwise (the first attempt at every batch) the batch is
+// written by the fast path (fastpath.go), with multi-row statements and no
+// savepoints, and a constraint violation returns errRedo so that the
+// caller rolls the whole transaction back and tries again carefully.
+// Statements prepared on the writer's connection are only bound to tx
+// here, not prepared again.
 func (s *Store) acceptBatch(ctx context.Context, tx *sql.Tx, batch []*acceptReq, careful bool) error {
-	st := writeStmts{
-		findIdempotency: tx.StmtContext(ctx, s.w.findIdempotency),
-		findPrimary:     tx.StmtContext(ctx, s.w.findPrimary),
-		insertReport:    tx.StmtContext(ctx, s.w.insertReport),
-		addSighting:     tx.StmtContext(ctx, s.w.addSighting),
-		insertDelivery:  tx.StmtContext(ctx, s.w.insertDelivery),
-	}
 	if !careful {
-		st.claimIdempotency = tx.StmtContext(ctx, s.w.claimIdempotency)
-		for _, req := range batch {
-			if err := acceptFast(ctx, &st, req); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.acceptFast(ctx, tx, batch)
 	}
-	st.insertIdempotency = tx.StmtContext(ctx, s.w.insertIdempotency)
-	st.savepoint = tx.StmtContext(ctx, s.w.savepoint)
-	st.release = tx.StmtContext(ctx, s.w.release)
-	st.rollbackTo = tx.StmtContext(ctx, s.w.rollbackTo)
+	st := writeStmts{
+		findIdempotency:   tx.StmtContext(ctx, s.w.findIdempotency),
+		findPrimary:       tx.StmtContext(ctx, s.w.findPrimary),
+		insertReport:      tx.StmtContext(ctx, s.w.insertReport),
+		addSighting:       tx.StmtContext(ctx, s.w.addSighting),
+		insertDelivery:    tx.StmtContext(ctx, s.w.insertDelivery),
+		insertIdempotency: tx.StmtContext(ctx, s.w.insertIdempotency),
+		savepoint:         tx.StmtContext(ctx, s.w.savepoint),
+		release:           tx.StmtContext(ctx, s.w.release),
+		rollbackTo:        tx.StmtContext(ctx, s.w.rollbackTo),
+	}
 	for _, req := range batch {
 		if err := acceptOne(ctx, &st, req); err != nil {
 			return err
@@ -399,49 +393,6 @@ func (s *Store) acceptBatch(ctx context.Context, tx *sql.Tx, batch []*acceptReq,
 // errRedo means a report broke a constraint on the fast path: the batch
 // must be rolled back and written again with a savepoint per report.
 var errRedo = errors.New("sqlite: a report broke a constraint; batch to be written with savepoints")
-
-// acceptFast answers req as acceptOne does, in fewer statements and with
-// no savepoint: the primary lookup, then claiming the idempotency key with
-// INSERT ... ON CONFLICT DO NOTHING, which tells a new key (the common
-// case) from a used one without a lookup; only for a used key is the
-// record read. A constraint violation returns errRedo, since the rows
-// already written for req cannot be taken back alone.
-func acceptFast(ctx context.Context, st *writeStmts, req *acceptReq) error {
-	r := &req.r
-	at := micros(r.ReceivedAt)
-	primary, err := findPrimary(ctx, st, req, at)
-	if err != nil {
-		return err
-	}
-	res, err := st.claimIdempotency.ExecContext(ctx,
-		r.IdempotencyKey, r.Fingerprint, r.ID, r.Reference, r.HotlineID, primary, at,
-	)
-	if err != nil {
-		return fastErr("claim idempotency key", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("claim idempotency key: %w", err)
-	}
-	if n == 0 {
-		found, err := replay(ctx, st, req)
-		if err != nil {
-			return err
-		}
-		if !found {
-			// The insert did nothing, yet there is no record: not a
-			// conflict on the key. Let the careful path find out.
-			return errRedo
-		}
-		return nil
-	}
-	acc, err := insertRows(ctx, st, req, at, primary)
-	if err != nil {
-		return fastErr("", err)
-	}
-	req.res, req.stored = acc, true
-	return nil
-}
 
 // fastErr turns a constraint violation into errRedo.
 func fastErr(op string, err error) error {
@@ -538,7 +489,8 @@ func findPrimary(ctx context.Context, st *writeStmts, req *acceptReq, at int64) 
 		return r.ID, nil
 	}
 	var id string
-	err := st.findPrimary.QueryRowContext(ctx, r.URLKey, r.HotlineID, at-w, at+w).Scan(&id)
+	var idAt int64 // for the fast path, which compares it with the batch's own primaries
+	err := st.findPrimary.QueryRowContext(ctx, r.URLKey, r.HotlineID, at-w, at+w).Scan(&id, &idAt)
 	switch {
 	case err == nil:
 		return id, nil
