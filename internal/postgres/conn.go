@@ -42,8 +42,11 @@ func newPool(ctx context.Context, url string, o *options, q *queries) (*pgxpool.
 		// pgx's parse errors can quote the URL, password included.
 		return nil, errors.New("postgres: cannot parse the database URL")
 	}
-	if o.maxConns > 0 {
+	switch {
+	case o.maxConns > 0:
 		cfg.MaxConns = o.maxConns
+	case !setsMaxConns(url):
+		cfg.MaxConns = defaultMaxConns(o.writers)
 	}
 	params := cfg.ConnConfig.RuntimeParams
 	if _, ok := params["application_name"]; !ok {
@@ -74,6 +77,35 @@ func newPool(ctx context.Context, url string, o *options, q *queries) (*pgxpool.
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
 	return pool, nil
+}
+
+// DefaultMaxConns is the pool size when neither the URL (pool_max_conns)
+// nor WithMaxConns sets one, with one writer: see defaultMaxConns.
+const DefaultMaxConns = 16
+
+// defaultMaxConns is the pool size for a store with writers accept
+// writers, when nothing else sets it: a connection for each writer and
+// for the outcome writer, one for the delivery runner's claims, and the
+// rest for reads (delivery workers loading reports, status and pull
+// requests, metrics), which are short. pgx's own default, the greater of 4
+// and the number of CPUs, left a 2-core server four connections for all of
+// that. Small enough that several replicas stay well under PostgreSQL's
+// default max_connections of 100.
+func defaultMaxConns(writers int) int32 {
+	return int32(DefaultMaxConns - 1 + max(writers, 1))
+}
+
+// setsMaxConns tells whether the database URL (or key=value string) sets
+// the pool size itself (pool_max_conns). pgxpool.ParseConfig removes the
+// setting as it reads it, so the URL is parsed once more, as a connection
+// configuration, which keeps it.
+func setsMaxConns(url string) bool {
+	cc, err := pgx.ParseConfig(url)
+	if err != nil {
+		return false
+	}
+	_, ok := cc.RuntimeParams["pool_max_conns"]
+	return ok
 }
 
 // checkDurability accepts every synchronous_commit but off: local,

@@ -19,6 +19,7 @@ type queries struct {
 	migrationLock, createMigrationsTable, appliedMigrations, recordMigration string
 
 	serverSettings, batchSettings, lockKeys          string
+	begin, commit, rollback                          string
 	savepoint, releaseSavepoint, rollbackToSavepoint string
 
 	findIdempotency, findPrimaries                 string
@@ -29,8 +30,9 @@ type queries struct {
 
 	// The delivery queue and the pull API.
 	insertDeliveries, notify, listen, claim          string
-	completeDone, completeRetry, completeDead        string
-	completeUseForm, completeAwaitPull, ack, revive  string
+	completeBatch, ack, revive                       string
+	savepointOp, releaseSavepointOp                  string
+	rollbackToSavepointOp                            string
 	releaseLeases, eraseReports                      string
 	insertClient, revokeClient, client, clients      string
 	loadReport, queueStats, deadJobs, listForHotline string
@@ -54,6 +56,9 @@ func loadQueries(src string) (*queries, error) {
 		"serverSettings":        &q.serverSettings,
 		"batchSettings":         &q.batchSettings,
 		"lockKeys":              &q.lockKeys,
+		"begin":                 &q.begin,
+		"commit":                &q.commit,
+		"rollback":              &q.rollback,
 		"savepoint":             &q.savepoint,
 		"releaseSavepoint":      &q.releaseSavepoint,
 		"rollbackToSavepoint":   &q.rollbackToSavepoint,
@@ -70,11 +75,10 @@ func loadQueries(src string) (*queries, error) {
 		"notify":                &q.notify,
 		"listen":                &q.listen,
 		"claim":                 &q.claim,
-		"completeDone":          &q.completeDone,
-		"completeRetry":         &q.completeRetry,
-		"completeDead":          &q.completeDead,
-		"completeUseForm":       &q.completeUseForm,
-		"completeAwaitPull":     &q.completeAwaitPull,
+		"completeBatch":         &q.completeBatch,
+		"savepointOp":           &q.savepointOp,
+		"releaseSavepointOp":    &q.releaseSavepointOp,
+		"rollbackToSavepointOp": &q.rollbackToSavepointOp,
 		"ack":                   &q.ack,
 		"revive":                &q.revive,
 		"releaseLeases":         &q.releaseLeases,

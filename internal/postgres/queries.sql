@@ -45,6 +45,18 @@ SELECT set_config('plan_cache_mode', 'force_custom_plan', true),
 -- the array in order and the function scan feeds it to the locks in order.
 SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k;
 
+-- name: begin
+-- The writers' transactions (see batchTx): READ COMMITTED whatever the
+-- server's default, as every statement of a batch must see what other
+-- replicas committed before the batch got its locks (see acceptBatch).
+BEGIN ISOLATION LEVEL READ COMMITTED;
+
+-- name: commit
+COMMIT;
+
+-- name: rollback
+ROLLBACK;
+
 -- name: savepoint
 SAVEPOINT accept_set;
 
@@ -216,71 +228,63 @@ FROM (
 WHERE d.report_id = c.report_id
 RETURNING d.report_id, d.hotline_id, d.attempts, d.enqueued_at;
 
--- Each complete statement changes the job and, when it changed, the
--- report's status, in one statement (data-modifying WITH parts always
--- run), and answers whether the job exists. Parameters as in the SQLite
--- store's statements of the same names.
-
--- name: completeDone
--- $1 at, $2 reference, $3 attempts to add, $4 report id. Delivered wins
--- over every other state: the hotline has the report, even if a worker
--- whose lease had ended learnt it late. The time of the first delivery
--- stays on the report.
-WITH d AS (
-    UPDATE deliveries
-    SET state = 'delivered', delivered_at = $1, hotline_reference = $2, attempts = attempts + $3,
-        lease_until = NULL, lease_owner = NULL, last_reason = ''
-    WHERE report_id = $4 AND state <> 'delivered'
-    RETURNING report_id
-), r AS (
-    UPDATE reports SET status = 'delivered', delivered_at = $1
-    WHERE id IN (SELECT report_id FROM d) AND status <> 'delivered'
-)
-SELECT EXISTS (SELECT FROM d) OR EXISTS (SELECT FROM deliveries WHERE report_id = $4);
-
--- name: completeRetry
--- $1 due at, $2 attempts to add, $3 reason, $4 report id.
-WITH d AS (
-    UPDATE deliveries
-    SET next_attempt_at = $1, attempts = attempts + $2, last_reason = $3, lease_until = NULL, lease_owner = NULL
-    WHERE report_id = $4 AND state = 'pending'
-    RETURNING report_id
-)
-SELECT EXISTS (SELECT FROM d) OR EXISTS (SELECT FROM deliveries WHERE report_id = $4);
-
--- name: completeDead
--- $1 died at, $2 attempts to add, $3 reason, $4 report id.
-WITH d AS (
-    UPDATE deliveries
-    SET state = 'dead', died_at = $1, attempts = attempts + $2, last_reason = $3, lease_until = NULL, lease_owner = NULL
-    WHERE report_id = $4 AND state = 'pending'
-    RETURNING report_id
-)
-SELECT EXISTS (SELECT FROM d) OR EXISTS (SELECT FROM deliveries WHERE report_id = $4);
-
--- name: completeUseForm
--- $1 at, $2 attempts to add, $3 report id.
-WITH d AS (
-    UPDATE deliveries
-    SET state = 'use_form', delivered_at = $1, attempts = attempts + $2, last_reason = '',
+-- name: completeBatch
+-- The outcomes of a batch of delivery runs (see ops.go), one row each: $1
+-- kind, $2 at, $3 the hotline's reference, $4 attempts to add, $5 reason,
+-- $6 report id. The report ids are distinct (a second outcome for one job
+-- goes to the next statement of the transaction) and sorted, so that the
+-- row locks are taken in id order, as addSightings takes them. The job and,
+-- when it changed, the report's status change in one statement
+-- (data-modifying WITH parts always run); it answers, for each row n,
+-- whether the job exists. As in the SQLite store:
+--
+--   - delivered: delivered at, with the hotline's reference, and the report
+--     delivered. It applies in any state but delivered: the hotline has the
+--     report, even if a worker whose lease had ended learnt it late. The
+--     time of the first delivery stays on the report.
+--   - retry: due again at, with the reason.
+--   - dead: dead at, with the reason.
+--   - use_form: done; the report's status is use_hotline_form.
+--   - await_pull: no longer claimable; the hotline's ack completes it.
+--
+-- Those but delivered apply to a pending job only: a late result for a job
+-- finished meanwhile is ignored.
+WITH o AS (
+    SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::integer[], $5::text[], $6::text[])
+        WITH ORDINALITY AS o (kind, at, reference, attempted, reason, report_id, n)
+), d AS (
+    UPDATE deliveries AS d
+    SET state = CASE o.kind WHEN 'retry' THEN 'pending' WHEN 'await_pull' THEN 'awaiting_pull' ELSE o.kind END,
+        next_attempt_at = CASE WHEN o.kind = 'retry' THEN o.at ELSE d.next_attempt_at END,
+        delivered_at = CASE WHEN o.kind IN ('delivered', 'use_form') THEN o.at ELSE d.delivered_at END,
+        died_at = CASE WHEN o.kind = 'dead' THEN o.at ELSE d.died_at END,
+        hotline_reference = CASE WHEN o.kind = 'delivered' THEN o.reference ELSE d.hotline_reference END,
+        attempts = d.attempts + o.attempted,
+        last_reason = CASE WHEN o.kind IN ('retry', 'dead') THEN o.reason ELSE '' END,
         lease_until = NULL, lease_owner = NULL
-    WHERE report_id = $3 AND state = 'pending'
-    RETURNING report_id
+    FROM o
+    WHERE d.report_id = o.report_id
+      AND CASE WHEN o.kind = 'delivered' THEN d.state <> 'delivered' ELSE d.state = 'pending' END
+    RETURNING d.report_id, o.kind, o.at
 ), r AS (
-    UPDATE reports SET status = 'use_hotline_form', delivered_at = $1
-    WHERE id IN (SELECT report_id FROM d) AND status = 'accepted'
+    UPDATE reports AS r
+    SET status = CASE WHEN d.kind = 'delivered' THEN 'delivered' ELSE 'use_hotline_form' END,
+        delivered_at = d.at
+    FROM d
+    WHERE r.id = d.report_id
+      AND ((d.kind = 'delivered' AND r.status <> 'delivered') OR (d.kind = 'use_form' AND r.status = 'accepted'))
 )
-SELECT EXISTS (SELECT FROM d) OR EXISTS (SELECT FROM deliveries WHERE report_id = $3);
+SELECT o.n, o.report_id IN (SELECT report_id FROM d) OR EXISTS (SELECT FROM deliveries AS x WHERE x.report_id = o.report_id)
+FROM o;
 
--- name: completeAwaitPull
--- $1 attempts to add, $2 report id.
-WITH d AS (
-    UPDATE deliveries
-    SET state = 'awaiting_pull', attempts = attempts + $1, last_reason = '', lease_until = NULL, lease_owner = NULL
-    WHERE report_id = $2 AND state = 'pending'
-    RETURNING report_id
-)
-SELECT EXISTS (SELECT FROM d) OR EXISTS (SELECT FROM deliveries WHERE report_id = $2);
+-- name: savepointOp
+SAVEPOINT complete_op;
+
+-- name: releaseSavepointOp
+RELEASE SAVEPOINT complete_op;
+
+-- name: rollbackToSavepointOp
+ROLLBACK TO SAVEPOINT complete_op;
 
 -- name: ack
 -- $1 at, $2 the hotline's reference, $3 report id, $4 hotline id. Only the

@@ -18,10 +18,11 @@ import (
 // written in the report's batch transaction (see enqueueJobs).
 //
 // Unlike the SQLite store, claims and completions do not join the accept
-// batches: each is one statement in a transaction of its own, on the pool.
-// PostgreSQL flushes the WAL of concurrent commits together, so a worker
-// pool completing many jobs at once still shares flushes, and a claim never
-// waits behind a batch of reports.
+// batches. A claim is one statement in a transaction of its own, on the
+// pool, so it never waits behind a batch of reports; completions are
+// committed in batches of their own by the outcome writer (ops.go), so
+// that a worker pool completing many jobs at once shares one commit and
+// one connection.
 //
 // Claims take due rows with FOR UPDATE SKIP LOCKED and move them to the
 // lease's end, so replicas claiming at once never take the same job while
@@ -104,6 +105,11 @@ func (s *Store) Claim(ctx context.Context, now time.Time, n int, lease time.Dura
 // finished meanwhile is ignored. An attempt is counted when r.Attempted.
 // ErrNotFound if there is no job for job.ReportID. The job and the
 // report's status change in one statement, so atomically.
+//
+// The outcome joins a batch of outcomes committed together (see ops.go),
+// and Complete returns once that commit is durable. ctx bounds the wait
+// for a place in the batch queue; once the outcome is in a batch, the
+// batch's result is Complete's.
 func (s *Store) Complete(ctx context.Context, job report.DeliveryJob, r report.DeliveryResult) error {
 	if job.ReportID == "" {
 		return fmt.Errorf("%w: no report id", errInvalidResult)
@@ -111,35 +117,21 @@ func (s *Store) Complete(ctx context.Context, job report.DeliveryJob, r report.D
 	if r.At.IsZero() && r.Kind != report.DeliveryAwaitPull {
 		return fmt.Errorf("%w: %s without a time", errInvalidResult, r.Kind)
 	}
-	var attempted int32
-	if r.Attempted {
-		attempted = 1
-	}
-	at, id := micro(r.At), job.ReportID
-	var sql string
-	var args []any
+	req := &outcomeReq{kind: r.Kind, reference: r.Reference, reason: r.Reason, id: job.ReportID}
 	switch r.Kind {
-	case report.DeliveryDone:
-		sql, args = s.q.completeDone, []any{at, r.Reference, attempted, id}
-	case report.DeliveryRetry:
-		sql, args = s.q.completeRetry, []any{at, attempted, r.Reason, id}
-	case report.DeliveryDead:
-		sql, args = s.q.completeDead, []any{at, attempted, r.Reason, id}
-	case report.DeliveryUseForm:
-		sql, args = s.q.completeUseForm, []any{at, attempted, id}
+	case report.DeliveryDone, report.DeliveryRetry, report.DeliveryDead, report.DeliveryUseForm:
+		req.at = micro(r.At)
 	case report.DeliveryAwaitPull:
-		sql, args = s.q.completeAwaitPull, []any{attempted, id}
 	default:
 		return fmt.Errorf("%w: kind %q", errInvalidResult, r.Kind)
 	}
-	if s.isClosed() {
-		return errClosed
+	if r.Attempted {
+		req.attempted = 1
 	}
-	var found bool
-	if err := s.pool.QueryRow(ctx, sql, args...).Scan(&found); err != nil {
-		return unavailable("complete "+string(r.Kind), err)
+	if err := s.complete(ctx, req); err != nil {
+		return err
 	}
-	if !found {
+	if !req.found {
 		return report.ErrNotFound
 	}
 	return nil

@@ -12,7 +12,9 @@
 // affordable under load, each process hands its accepts to a writer
 // goroutine (one by default, see WithWriters) that commits whatever is
 // waiting as one transaction: one WAL flush for a batch of reports (group
-// commit), in four round trips whatever the batch's size.
+// commit), in two round trips whatever the batch's size. The outcomes of
+// delivery runs (Complete) are group-committed the same way, by a writer
+// of their own (see ops.go).
 //
 // Several processes write at once, so correctness cannot rest on the single
 // writer. Each batch transaction first takes a transaction-scoped advisory
@@ -71,10 +73,13 @@ type options struct {
 type hooks struct {
 	// beforeCommit runs in the writer after a batch's statements, before
 	// COMMIT; an error fails the batch as a failed COMMIT would.
-	beforeCommit func(ctx context.Context, tx pgx.Tx, batchLen int) error
+	beforeCommit func(ctx context.Context, tx *batchTx, batchLen int) error
 	// oneByOne makes every batch take the path it otherwise takes only
 	// after a report broke a constraint: each report on its own savepoint.
+	// Batches of delivery outcomes too.
 	oneByOne bool
+	// beforeOutcomesCommit is beforeCommit for the outcome writer.
+	beforeOutcomesCommit func(ctx context.Context, tx *batchTx, batchLen int) error
 }
 
 // WithMaxBatch sets how many reports one transaction may hold. 1 commits
@@ -114,9 +119,10 @@ func WithWriters(n int) Option {
 	}
 }
 
-// WithMaxConns sets the size of the connection pool (the writer uses one
-// at a time; reads and the queue the others). Without it, the URL's
-// pool_max_conns or pgx's default applies.
+// WithMaxConns sets the size of the connection pool (each writer and the
+// outcome writer use one at a time; claims and reads the others). Without
+// it, the URL's pool_max_conns applies, or else DefaultMaxConns (plus one
+// for each writer past the first).
 func WithMaxConns(n int32) Option {
 	return func(o *options) {
 		if n > 0 {
@@ -149,16 +155,18 @@ type Store struct {
 	q            *queries
 	pool         *pgxpool.Pool
 	maxBatch     int
+	maxOutcomes  int
 	batchTimeout time.Duration
 	hooks        hooks
 
-	// mu guards closed and every send on queue, so that Close can close
-	// queue knowing no sender is left.
-	mu     sync.RWMutex
-	closed bool
-	queue  chan *acceptReq
-	// stopped is closed when the writer goroutines have drained queue and
-	// returned.
+	// mu guards closed and every send on queue and outcomes, so that
+	// Close can close them knowing no sender is left.
+	mu       sync.RWMutex
+	closed   bool
+	queue    chan *acceptReq
+	outcomes chan *outcomeReq
+	// stopped is closed when the writer goroutines (accepts and outcomes)
+	// have drained their queues and returned.
 	stopped chan struct{}
 
 	// owner names this store as a lease holder and a NOTIFY sender.
@@ -174,7 +182,10 @@ type Store struct {
 
 	closeOnce sync.Once
 
-	stats struct{ batches, reports, failed, oneByOne atomic.Uint64 }
+	stats struct {
+		batches, reports, failed, oneByOne                         atomic.Uint64
+		outcomeBatches, outcomes, outcomesFailed, outcomesOneByOne atomic.Uint64
+	}
 }
 
 // Stats counts what the writer did since Open.
@@ -188,6 +199,14 @@ type Stats struct {
 	// OneByOne is the number of batches redone report by report because a
 	// report in them broke a constraint.
 	OneByOne uint64
+
+	// OutcomeBatches is the number of committed transactions holding
+	// delivery outcomes (Complete), and Outcomes the outcomes they held.
+	OutcomeBatches, Outcomes uint64
+	// FailedOutcomeBatches is the number of batches of outcomes that
+	// failed as a whole; OutcomesOneByOne, of those redone outcome by
+	// outcome because one in them could not be stored.
+	FailedOutcomeBatches, OutcomesOneByOne uint64
 }
 
 var (
@@ -227,9 +246,11 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		listening:    make(chan struct{}),
 		listenUp:     make(chan struct{}),
 		maxBatch:     o.maxBatch,
+		maxOutcomes:  DefaultMaxOutcomes,
 		batchTimeout: o.batchTimeout,
 		hooks:        o.hooks,
 		queue:        make(chan *acceptReq, o.maxBatch),
+		outcomes:     make(chan *outcomeReq, DefaultMaxOutcomes),
 		stopped:      make(chan struct{}),
 	}
 	lctx, stop := context.WithCancel(context.Background())
@@ -420,17 +441,23 @@ func (s *Store) Stats() Stats {
 		Reports:       s.stats.reports.Load(),
 		FailedBatches: s.stats.failed.Load(),
 		OneByOne:      s.stats.oneByOne.Load(),
+
+		OutcomeBatches:       s.stats.outcomeBatches.Load(),
+		Outcomes:             s.stats.outcomes.Load(),
+		FailedOutcomeBatches: s.stats.outcomesFailed.Load(),
+		OutcomesOneByOne:     s.stats.outcomesOneByOne.Load(),
 	}
 }
 
-// Close stops taking reports (Accept then returns report.ErrUnavailable),
-// commits those already queued, answers their callers, and closes the
-// pool. It is safe to call more than once.
+// Close stops taking reports and delivery outcomes (Accept and Complete
+// then return report.ErrUnavailable), commits those already queued,
+// answers their callers, and closes the pool. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
 		close(s.queue)
+		close(s.outcomes)
 		s.mu.Unlock()
 		<-s.stopped
 		s.stopListen()

@@ -20,7 +20,7 @@ import (
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)
 
-func withBeforeCommit(fn func(ctx context.Context, tx pgx.Tx, batchLen int) error) Option {
+func withBeforeCommit(fn func(ctx context.Context, tx *batchTx, batchLen int) error) Option {
 	return func(o *options) { o.hooks.beforeCommit = fn }
 }
 
@@ -87,7 +87,7 @@ type gate struct {
 	release chan struct{}
 	mu      sync.Mutex
 	sizes   []int
-	fail    func(ctx context.Context, tx pgx.Tx, call int) error
+	fail    func(ctx context.Context, tx *batchTx, call int) error
 }
 
 func newGate() *gate {
@@ -95,7 +95,7 @@ func newGate() *gate {
 }
 
 func (g *gate) option() Option {
-	return withBeforeCommit(func(ctx context.Context, tx pgx.Tx, n int) error {
+	return withBeforeCommit(func(ctx context.Context, tx *batchTx, n int) error {
 		g.mu.Lock()
 		g.sizes = append(g.sizes, n)
 		g.mu.Unlock()
@@ -207,7 +207,7 @@ func TestOpenRefusesSynchronousCommitOff(t *testing.T) {
 // inside, whatever the session says.
 func TestBatchKeepsSynchronousCommit(t *testing.T) {
 	var inTx, isolation string
-	s := openTest(t, WithMaxConns(1), withBeforeCommit(func(ctx context.Context, tx pgx.Tx, _ int) error {
+	s := openTest(t, WithMaxConns(1), withBeforeCommit(func(ctx context.Context, tx *batchTx, _ int) error {
 		if err := tx.QueryRow(ctx, "SHOW synchronous_commit").Scan(&inTx); err != nil {
 			return err
 		}
@@ -293,9 +293,9 @@ func TestMaxBatch(t *testing.T) {
 // failedBatch runs a batch of ten reports and a conflict on one of their
 // keys through a store whose second batch fail makes fail: every request
 // in it must get ErrUnavailable, none be stored, and the store go on.
-func failedBatch(t *testing.T, fail func(ctx context.Context, tx pgx.Tx) error) {
+func failedBatch(t *testing.T, fail func(ctx context.Context, tx *batchTx) error) {
 	g := newGate()
-	g.fail = func(ctx context.Context, tx pgx.Tx, call int) error {
+	g.fail = func(ctx context.Context, tx *batchTx, call int) error {
 		if call == 2 {
 			return fail(ctx, tx)
 		}
@@ -336,14 +336,14 @@ func failedBatch(t *testing.T, fail func(ctx context.Context, tx pgx.Tx) error) 
 
 // TestCommitFailure fails a batch just before its COMMIT.
 func TestCommitFailure(t *testing.T) {
-	failedBatch(t, func(context.Context, pgx.Tx) error { return errors.New("injected commit failure") })
+	failedBatch(t, func(context.Context, *batchTx) error { return errors.New("injected commit failure") })
 }
 
 // TestConnectionLost kills the batch's server process before COMMIT, as a
 // server restart or a network cut would: the COMMIT fails, and the next
 // batch gets a new connection.
 func TestConnectionLost(t *testing.T) {
-	failedBatch(t, func(ctx context.Context, tx pgx.Tx) error {
+	failedBatch(t, func(ctx context.Context, tx *batchTx) error {
 		var pid int32
 		if err := tx.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
 			return err
@@ -738,5 +738,41 @@ func TestTimesKept(t *testing.T) {
 	_, first, last, err := s.Sightings(context.Background(), r.ID)
 	if err != nil || !first.Equal(want) || !last.Equal(want) || first.Location() != time.UTC {
 		t.Errorf("Sightings = %v, %v, %v", first, last, err)
+	}
+}
+
+// TestJobFailureFailsBatch makes the delivery jobs of a batch fail (their
+// pull cursor numbers, wound back, collide with stored jobs'): the jobs go
+// in the same pipeline as the reports, after the set's savepoint, so the
+// whole batch fails, unavailable, with nothing of it stored, rather than
+// being redone report by report; and the store goes on once the numbers
+// are right.
+func TestJobFailureFailsBatch(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	for _, r := range newReports(t, 3) {
+		mustAccept(t, s, r)
+	}
+	if _, err := s.pool.Exec(ctx, "UPDATE delivery_seqs SET last_seq = 0"); err != nil {
+		t.Fatal(err)
+	}
+	r := newReport(t)
+	if _, err := s.Accept(ctx, r, report.DedupWindow); !errors.Is(err, report.ErrUnavailable) {
+		t.Fatalf("Accept with colliding job numbers = %v, want ErrUnavailable", err)
+	}
+	if stored(t, s, r.Reference) {
+		t.Error("report of the failed batch stored")
+	}
+	if st := s.Stats(); st.FailedBatches != 1 || st.OneByOne != 0 {
+		t.Errorf("Stats = %+v, want 1 failed batch, none redone one by one", st)
+	}
+	if _, err := s.pool.Exec(ctx, "UPDATE delivery_seqs SET last_seq = 3"); err != nil {
+		t.Fatal(err)
+	}
+	if acc := mustAccept(t, s, r); acc.Replayed {
+		t.Error("retry after the failed batch was a replay")
+	}
+	if err := s.IntegrityCheck(ctx); err != nil {
+		t.Error(err)
 	}
 }

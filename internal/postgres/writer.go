@@ -2,12 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/reportit/reportit/internal/report"
 )
@@ -26,13 +28,14 @@ type acceptReq struct {
 	done   chan struct{}
 }
 
-// run starts the writer goroutines and closes stopped when all have
-// returned.
+// run starts the writer goroutines, and the outcome writer (ops.go), and
+// closes stopped when all have returned.
 func (s *Store) run(writers int) {
 	var wg sync.WaitGroup
 	for range writers {
 		wg.Go(s.write)
 	}
+	wg.Go(s.writeOutcomes)
 	wg.Wait()
 	close(s.stopped)
 }
@@ -125,16 +128,13 @@ func (s *Store) writeBatch(batch []*acceptReq) (err error) {
 	defer cancel()
 	// READ COMMITTED, whatever the server's default: each statement must
 	// see what other replicas committed before this transaction got its
-	// locks (see acceptBatch).
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	// locks (see acceptBatch). Begun and, without a hook to run first,
+	// committed in the pipelines of the batch's statements (see batchTx).
+	tx, err := s.beginBatch(ctx, s.hooks.beforeCommit == nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return err
 	}
-	defer func() {
-		if err != nil {
-			tx.Rollback(ctx) // a failed rollback closes the connection
-		}
-	}()
+	defer tx.release(ctx)
 	if err = s.acceptBatch(ctx, tx, batch); err != nil {
 		return err
 	}
@@ -143,10 +143,7 @@ func (s *Store) writeBatch(batch []*acceptReq) (err error) {
 			return err
 		}
 	}
-	if err = tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return tx.commit(ctx)
 }
 
 // acceptBatch writes every request of batch in tx, answering them as if
@@ -190,21 +187,27 @@ func (s *Store) writeBatch(batch []*acceptReq) (err error) {
 // validation let through: two round trips per report, and a subtransaction
 // each (past 64 of them, other sessions' snapshots get slower until this
 // transaction ends).
-func (s *Store) acceptBatch(ctx context.Context, tx pgx.Tx, batch []*acceptReq) error {
+//
+// # Round trips
+//
+// On the set path a batch is two round trips whatever its size: BEGIN,
+// the locks, the savepoint and the lookups in one pipeline; the writes,
+// the delivery jobs, NOTIFY and COMMIT in the next (see batchTx).
+func (s *Store) acceptBatch(ctx context.Context, tx *batchTx, batch []*acceptReq) error {
 	locks := lockKeys(batch)
-	oneByOne := s.hooks.oneByOne
-	if !oneByOne {
-		err := s.acceptSet(ctx, tx, batch, locks)
-		if err != nil && !perReport(err) {
+	if !s.hooks.oneByOne {
+		err := s.acceptSet(ctx, tx, batch, locks, func(b *pgx.Batch) {
+			s.queueJobs(b, batch)
+			tx.queueCommit(b)
+		})
+		if err == nil || errors.Is(err, errAfterSet) || !perReport(err) {
 			return err
 		}
 		// The locks were taken before the set's savepoint: still held.
-		oneByOne, locks = err != nil, nil
+		locks = nil
 	}
-	if oneByOne {
-		if err := s.acceptOneByOne(ctx, tx, batch, locks); err != nil {
-			return err
-		}
+	if err := s.acceptOneByOne(ctx, tx, batch, locks); err != nil {
+		return err
 	}
 	return s.enqueueJobs(ctx, tx, batch)
 }
@@ -217,7 +220,26 @@ func (s *Store) acceptBatch(ctx context.Context, tx pgx.Tx, batch []*acceptReq) 
 // It runs last, after every other lock the batch takes, because the
 // cursor rows it bumps (see insertDeliveries) serialise the batches of a
 // hotline across replicas until they commit.
-func (s *Store) enqueueJobs(ctx context.Context, tx pgx.Tx, batch []*acceptReq) error {
+//
+// On the set path the jobs go in the pipeline of the set's writes (see
+// acceptBatch); enqueueJobs is for the batches written report by report,
+// and commits with the jobs.
+func (s *Store) enqueueJobs(ctx context.Context, tx *batchTx, batch []*acceptReq) error {
+	var b pgx.Batch
+	s.queueJobs(&b, batch)
+	tx.queueCommit(&b)
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("insert delivery jobs: %w", err)
+	}
+	return nil
+}
+
+// queueJobs queues, in b, the statements enqueueJobs describes, if batch
+// has new primaries.
+func (s *Store) queueJobs(b *pgx.Batch, batch []*acceptReq) {
 	var ids, hotlines []string
 	var at []time.Time
 	for _, req := range batch {
@@ -228,15 +250,10 @@ func (s *Store) enqueueJobs(ctx context.Context, tx pgx.Tx, batch []*acceptReq) 
 		}
 	}
 	if len(ids) == 0 {
-		return nil
+		return
 	}
-	var b pgx.Batch
 	b.Queue(s.q.insertDeliveries, ids, hotlines, at)
 	b.Queue(s.q.notify, s.owner)
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return fmt.Errorf("insert delivery jobs: %w", err)
-	}
-	return nil
 }
 
 // isNewPrimary tells whether req was stored as a primary report: the ones
@@ -247,10 +264,10 @@ func (req *acceptReq) isNewPrimary() bool {
 
 // acceptOneByOne writes each request of batch as a set of its own, so that
 // one breaking a constraint fails alone. locks, if not nil, are taken first.
-func (s *Store) acceptOneByOne(ctx context.Context, tx pgx.Tx, batch []*acceptReq, locks []int64) error {
+func (s *Store) acceptOneByOne(ctx context.Context, tx *batchTx, batch []*acceptReq, locks []int64) error {
 	s.stats.oneByOne.Add(1)
 	for _, req := range batch {
-		err := s.acceptSet(ctx, tx, []*acceptReq{req}, locks)
+		err := s.acceptSet(ctx, tx, []*acceptReq{req}, locks, nil)
 		if err != nil && !perReport(err) {
 			return err
 		}
@@ -312,10 +329,13 @@ func (c *counts) add(at time.Time) {
 
 // acceptSet answers and writes set as acceptBatch describes, in two round
 // trips: the lookups, then the writes. With locks, it first takes them and
-// makes sure the commit will be synchronous. On error it leaves nothing of
-// set written (rolled back to its savepoint, if the transaction can go
-// on), no request of it answered, and returns the error.
-func (s *Store) acceptSet(ctx context.Context, tx pgx.Tx, set []*acceptReq, locks []int64) (err error) {
+// makes sure the commit will be synchronous. tail, if not nil, queues more
+// statements after the writes, in their pipeline. On error it leaves
+// nothing of set written (rolled back to its savepoint, if the
+// transaction can go on), no request of it answered, and returns the
+// error: one that errors.Is errAfterSet if set was written and a
+// statement of tail failed.
+func (s *Store) acceptSet(ctx context.Context, tx *batchTx, set []*acceptReq, locks []int64, tail func(*pgx.Batch)) (err error) {
 	defer func() {
 		if err != nil {
 			for _, req := range set {
@@ -386,7 +406,7 @@ func (s *Store) acceptSet(ctx context.Context, tx pgx.Tx, set []*acceptReq, lock
 		}
 		req.stored = true
 	}
-	return s.writeSet(ctx, tx, &rows, grown)
+	return s.writeSet(ctx, tx, &rows, grown, tail)
 }
 
 // priorAnswer is an idempotency record stored by an earlier transaction.
@@ -398,7 +418,7 @@ type priorAnswer struct {
 // lookUp takes the locks (if any), sets the savepoint, and reads the
 // idempotency records of set's keys and, for each report with a window,
 // the earliest primary stored before within it (by index in set).
-func (s *Store) lookUp(ctx context.Context, tx pgx.Tx, set []*acceptReq, locks []int64) (map[string]priorAnswer, map[int]primary, error) {
+func (s *Store) lookUp(ctx context.Context, tx *batchTx, set []*acceptReq, locks []int64) (map[string]priorAnswer, map[int]primary, error) {
 	keys := make([]string, len(set))
 	var dk, dh []string
 	var lo, hi []time.Time
@@ -414,6 +434,7 @@ func (s *Store) lookUp(ctx context.Context, tx pgx.Tx, set []*acceptReq, locks [
 		}
 	}
 	var b pgx.Batch
+	tx.begin(&b)
 	if locks != nil {
 		b.Queue(s.q.batchSettings)
 		b.Queue(s.q.lockKeys, locks)
@@ -458,8 +479,9 @@ func (s *Store) lookUp(ctx context.Context, tx pgx.Tx, set []*acceptReq, locks [
 }
 
 // writeSet inserts rows and their idempotency records, adds grown to the
-// counters of primaries stored before, and releases the savepoint.
-func (s *Store) writeSet(ctx context.Context, tx pgx.Tx, rows *reportRows, grown map[string]*counts) error {
+// counters of primaries stored before, releases the savepoint, and runs
+// what tail queues (if not nil) in the same pipeline.
+func (s *Store) writeSet(ctx context.Context, tx *batchTx, rows *reportRows, grown map[string]*counts, tail func(*pgx.Batch)) error {
 	var b pgx.Batch
 	if rows.len() > 0 {
 		n := make([]int64, rows.len())
@@ -493,15 +515,40 @@ func (s *Store) writeSet(ctx context.Context, tx pgx.Tx, rows *reportRows, grown
 		b.Queue(s.q.insertIdempotency, rows.idemKey, rows.fingerprint, rows.id, rows.reference,
 			rows.hotlineID, rows.primaryID, rows.at)
 	}
-	b.Queue(s.q.releaseSavepoint)
-	return s.sendSet(ctx, tx, &b, "write")
+	if tail == nil {
+		b.Queue(s.q.releaseSavepoint)
+		return s.sendSet(ctx, tx, &b, "write")
+	}
+	var written bool
+	b.Queue(s.q.releaseSavepoint).Exec(func(pgconn.CommandTag) error {
+		written = true
+		return nil
+	})
+	tail(&b)
+	err := tx.SendBatch(ctx, &b).Close()
+	if err != nil && written {
+		// The set is in; what failed came after its savepoint, which is
+		// gone: no going back to it.
+		return fmt.Errorf("%w: %w", errAfterSet, err)
+	}
+	return s.setFailed(ctx, tx, err, "write")
 }
+
+// errAfterSet marks a failure after a set was written, in the statements
+// its pipeline carried besides (the delivery jobs, COMMIT): it fails the
+// whole batch, whatever its cause.
+var errAfterSet = errors.New("after the reports were written")
 
 // sendSet runs b, a pipeline of one set's statements. If one of them fails
 // on a report's data, it rolls the set back to its savepoint, so that the
 // transaction can go on without it.
-func (s *Store) sendSet(ctx context.Context, tx pgx.Tx, b *pgx.Batch, op string) error {
-	err := tx.SendBatch(ctx, b).Close()
+func (s *Store) sendSet(ctx context.Context, tx *batchTx, b *pgx.Batch, op string) error {
+	return s.setFailed(ctx, tx, tx.SendBatch(ctx, b).Close(), op)
+}
+
+// setFailed handles err, the outcome of a pipeline of a set's statements,
+// as sendSet describes.
+func (s *Store) setFailed(ctx context.Context, tx *batchTx, err error, op string) error {
 	if err == nil {
 		return nil
 	}
@@ -516,7 +563,7 @@ func (s *Store) sendSet(ctx context.Context, tx pgx.Tx, b *pgx.Batch, op string)
 // rollbackSet undoes the current set and drops its savepoint. One simple
 // query (Exec without arguments): in an aborted transaction the server
 // parses nothing but a ROLLBACK, so neither statement may be prepared.
-func (s *Store) rollbackSet(ctx context.Context, tx pgx.Tx) error {
+func (s *Store) rollbackSet(ctx context.Context, tx *batchTx) error {
 	_, err := tx.Exec(ctx, s.q.rollbackToSavepoint+"; "+s.q.releaseSavepoint)
 	return err
 }
