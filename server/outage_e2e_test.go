@@ -30,7 +30,7 @@ import (
 //
 //	flaky 503              20% of pushes answered 503, Retry-After: 3, and
 //	                       5% cut after the portal stored the report
-//	flaky 429              20% of pushes answered 429, Retry-After: 2; 5% cut
+//	flaky 429              30% of pushes answered 429, Retry-After: 2; 5% cut
 //	503 + Retry-After: 3   every push refused
 //	down, mode 503         maintenance: Retry-After is the seconds left
 //	down, mode hang        pushes held unanswered, then cut
@@ -60,7 +60,9 @@ func TestLongOutageUnderLoad(t *testing.T) {
 	}
 	phases := []phase{
 		{"flaky: 20% 503 with Retry-After: 3", `{"failure_rate":0.2,"failure_statuses":[503],"retry_after_s":3,"reset_rate":0.05}`, 3 * time.Second},
-		{"flaky: 20% 429 with Retry-After: 2", `{"failure_rate":0.2,"failure_statuses":[429],"retry_after_s":2,"reset_rate":0.05}`, 3 * time.Second},
+		// Long enough that some 429'd report is retried even on a loaded
+		// machine, where few pushes happen in a few seconds.
+		{"flaky: 30% 429 with Retry-After: 2", `{"failure_rate":0.3,"failure_statuses":[429],"retry_after_s":2,"reset_rate":0.05}`, 5 * time.Second},
 		{"every push 503 with Retry-After: 3", `{"failure_rate":1,"failure_statuses":[503],"retry_after_s":3,"reset_rate":0}`, 4 * time.Second},
 		// Longer than the breaker stays open after the phase before (3 s),
 		// so that a probe meets it.
