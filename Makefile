@@ -7,7 +7,7 @@ GOTEST_FLAGS ?= -race -count=1
 # module proxy serves it; local development runs on any Go 1.26.
 RELEASE_GO ?= go1.26.10
 
-.PHONY: run test test-go test-extension lint vulncheck fuzz crash-full build help bench bench-go
+.PHONY: run test test-go test-extension lint vulncheck fuzz crash-full build help bench bench-postgres bench-go
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,6 +47,9 @@ fuzz: ## run every fuzz target for FUZZTIME (default 30s) each
 
 bench: ## intake benchmark against a bare Gin baseline; BENCH_FLAGS e.g. "-duration 20s -profile prof"
 	$(GO) run ./bench/cmd/reportit-bench $(BENCH_FLAGS)
+
+bench-postgres: ## the same against PostgreSQL + Redis on this machine (a database and Redis db of its own), with the 100,000-report delivery drain
+	$(GO) run ./bench/cmd/reportit-bench -mode postgres -delivery $(BENCH_FLAGS)
 
 bench-go: ## Go micro-benchmarks of the hot paths, with allocations
 	@for pkg in ./internal/token ./internal/weburl ./internal/ratelimit ./internal/strictjson ./internal/clientip ./internal/sqlite ./bench/internal/mix; do \
