@@ -409,10 +409,7 @@ type crashProc struct {
 // killed at the test's end if it still runs.
 func crashLaunch(t *testing.T, dataDir string, env []string) *crashProc {
 	t.Helper()
-	cmd := exec.Command(binary, "serve")
-	cmd.Dir = dataDir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "REPORTIT_DATA_DIR=" + dataDir,
-		"REPORTIT_RATE_TOKENS=10000-H", "REPORTIT_RATE_REPORTS=100000-H"}, env...)
+	cmd := serveCmd(t, dataDir, nil, env...) // env's REPORTIT_ADDR wins: exec keeps the last of a name
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

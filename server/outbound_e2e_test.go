@@ -64,20 +64,9 @@ type tracedServer struct {
 func startTraced(t *testing.T, strace, dataDir string, env ...string) *tracedServer {
 	t.Helper()
 	trace := filepath.Join(t.TempDir(), "connect.trace")
-	cmd := exec.Command(strace, "-f", "--seccomp-bpf", "-qq", "-e", "signal=none",
-		"-e", outboundTraceSet, "-o", trace, binary, "serve")
-	cmd.Dir = t.TempDir()
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "REPORTIT_ADDR=127.0.0.1:0", "REPORTIT_DATA_DIR=" + dataDir,
-		"REPORTIT_RATE_TOKENS=10000-H", "REPORTIT_RATE_REPORTS=100000-H"}, env...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan error, 1)}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := serveCmd(t, dataDir, []string{strace, "-f", "--seccomp-bpf", "-qq", "-e", "signal=none",
+		"-e", outboundTraceSet, "-o", trace}, env...)
+	p := launch(t, cmd, io.Discard)
 	tr := &tracedServer{proc: p, trace: trace}
 	t.Cleanup(func() {
 		if cmd.ProcessState != nil {
@@ -95,13 +84,6 @@ func startTraced(t *testing.T, strace, dataDir string, env ...string) *tracedSer
 			<-p.done
 		}
 	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		cmd.Process.Kill()
-		t.Fatalf("no address line: %v; stderr: %s", err, p.stderr)
-	}
-	p.base = strings.TrimSpace(strings.TrimPrefix(line, "reportit listening on "))
-	go func() { io.Copy(io.Discard, stdout); p.done <- cmd.Wait() }()
 	// strace's one child is the server.
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
 	if f := strings.Fields(string(b)); err == nil && len(f) == 1 {

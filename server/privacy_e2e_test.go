@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/hmac"
@@ -176,32 +175,11 @@ func privContains(sinks []privSink, text string) bool {
 // privStart is start (server_test.go) keeping stdout too.
 func privStart(t *testing.T, dataDir string, env ...string) (*proc, *lockedBuffer) {
 	t.Helper()
-	cmd := exec.Command(binary, "serve")
-	cmd.Dir = t.TempDir()
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "REPORTIT_ADDR=127.0.0.1:0", "REPORTIT_DATA_DIR=" + dataDir,
-		"REPORTIT_RATE_TOKENS=10000-H", "REPORTIT_RATE_REPORTS=100000-H"}, env...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan error, 1)}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	out := &lockedBuffer{}
-	br := bufio.NewReader(stdout)
-	line, err := br.ReadString('\n')
-	if err != nil {
-		cmd.Process.Kill()
-		t.Fatalf("no address line: %v; stderr: %s", err, p.stderr)
-	}
-	out.Write([]byte(line))
-	p.base = strings.TrimSpace(strings.TrimPrefix(line, "reportit listening on "))
-	go func() { io.Copy(out, br); p.done <- cmd.Wait() }()
+	p := launch(t, serveCmd(t, dataDir, nil, env...), out)
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
 			<-p.done
 		}
 	})

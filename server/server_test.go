@@ -47,10 +47,31 @@ type proc struct {
 
 func start(t *testing.T, dataDir string, env ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, "serve")
+	p := launch(t, serveCmd(t, dataDir, nil, env...), io.Discard)
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// serveCmd runs `reportit serve` on dataDir with the tests' defaults (any
+// port, generous limits), after prefix: a tracer and its options, if any.
+func serveCmd(t *testing.T, dataDir string, prefix []string, env ...string) *exec.Cmd {
+	args := append(append(prefix[:len(prefix):len(prefix)], binary), "serve")
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "REPORTIT_ADDR=127.0.0.1:0", "REPORTIT_DATA_DIR=" + dataDir,
 		"REPORTIT_RATE_TOKENS=10000-H", "REPORTIT_RATE_REPORTS=100000-H"}, env...)
+	return cmd
+}
+
+// launch starts cmd, waits for the server's address line and copies it and
+// the rest of stdout to out. Stopping the process is the caller's.
+func launch(t *testing.T, cmd *exec.Cmd, out io.Writer) *proc {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -60,19 +81,15 @@ func start(t *testing.T, dataDir string, env ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	br := bufio.NewReader(stdout)
+	line, err := br.ReadString('\n')
 	if err != nil {
 		cmd.Process.Kill()
 		t.Fatalf("no address line: %v; stderr: %s", err, p.stderr)
 	}
+	io.WriteString(out, line)
 	p.base = strings.TrimSpace(strings.TrimPrefix(line, "reportit listening on "))
-	go func() { io.Copy(io.Discard, stdout); p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-p.done
-		}
-	})
+	go func() { io.Copy(out, br); p.done <- cmd.Wait() }()
 	return p
 }
 
