@@ -89,39 +89,12 @@ func (s *Store) complete(ctx context.Context, req *outcomeReq) error {
 func (s *Store) writeOutcomes() {
 	batch := make([]*outcomeReq, 0, s.maxOutcomes)
 	for req := range s.outcomes {
-		batch = s.collectOutcomes(batch[:0], req)
+		batch = collect(batch[:0], req, s.outcomes, s.maxOutcomes)
 		if len(batch) > 0 {
 			s.commitOutcomes(batch)
 		}
 		clear(batch)
 	}
-}
-
-// collectOutcomes adds first and whatever else is queued, without waiting,
-// up to maxOutcomes. A request whose caller has given up before it joins a
-// batch is answered with the context's error and not recorded.
-func (s *Store) collectOutcomes(batch []*outcomeReq, first *outcomeReq) []*outcomeReq {
-	add := func(req *outcomeReq) {
-		if err := req.ctx.Err(); err != nil {
-			req.err = err
-			close(req.done)
-			return
-		}
-		batch = append(batch, req)
-	}
-	add(first)
-	for len(batch) < s.maxOutcomes {
-		select {
-		case req, ok := <-s.outcomes:
-			if !ok {
-				return batch
-			}
-			add(req)
-		default:
-			return batch
-		}
-	}
-	return batch
 }
 
 // commitOutcomes records batch in one transaction, then answers every

@@ -47,7 +47,7 @@ func (s *Store) run(writers int) {
 func (s *Store) write() {
 	batch := make([]*acceptReq, 0, s.maxBatch)
 	for req := range s.queue {
-		batch = s.collect(batch[:0], req)
+		batch = collect(batch[:0], req, s.queue, s.maxBatch)
 		if len(batch) > 0 {
 			s.commitBatch(batch)
 		}
@@ -55,22 +55,39 @@ func (s *Store) write() {
 	}
 }
 
+// A queued request is an accept or an outcome waiting for its writer.
+type queued interface {
+	// gaveUp answers the request with its context's error, if its caller
+	// has given up, and says so.
+	gaveUp() bool
+}
+
+func (r *acceptReq) gaveUp() bool { return answerGone(r.ctx, &r.err, r.done) }
+
+func (r *outcomeReq) gaveUp() bool { return answerGone(r.ctx, &r.err, r.done) }
+
+func answerGone(ctx context.Context, errp *error, done chan struct{}) bool {
+	if err := ctx.Err(); err != nil {
+		*errp = err
+		close(done)
+		return true
+	}
+	return false
+}
+
 // collect adds first and whatever else is queued, without waiting, up to
-// maxBatch. A request whose caller has given up before it joins a batch is
-// answered with the context's error and not stored.
-func (s *Store) collect(batch []*acceptReq, first *acceptReq) []*acceptReq {
-	add := func(req *acceptReq) {
-		if err := req.ctx.Err(); err != nil {
-			req.err = err
-			close(req.done)
-			return
+// max. A request whose caller has given up before it joins a batch is
+// answered with the context's error and left out.
+func collect[R queued](batch []R, first R, queue <-chan R, max int) []R {
+	add := func(req R) {
+		if !req.gaveUp() {
+			batch = append(batch, req)
 		}
-		batch = append(batch, req)
 	}
 	add(first)
-	for len(batch) < s.maxBatch {
+	for len(batch) < max {
 		select {
-		case req, ok := <-s.queue:
+		case req, ok := <-queue:
 			if !ok {
 				return batch
 			}
