@@ -71,6 +71,9 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 type options struct {
 	tokens, reports, global string
 	trusted                 string
+	// seedKey, if set, is written into the key directory before the
+	// keyring opens, so that the test holds the active private key.
+	seedKey ed25519.PrivateKey
 }
 
 func newEnv(t testing.TB, o options) *env {
@@ -86,6 +89,9 @@ func newEnv(t testing.TB, o options) *env {
 	}
 	dir := t.TempDir()
 	clk := &clock{t: time.Now()}
+	if o.seedKey != nil {
+		seedKeyDir(t, filepath.Join(dir, "keys"), o.seedKey, clk.Now().Add(-time.Minute))
+	}
 	keys, err := token.OpenKeyring(filepath.Join(dir, "keys"), clk.Now)
 	if err != nil {
 		t.Fatal(err)

@@ -26,7 +26,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -38,16 +37,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/ulule/limiter/v3"
-	"github.com/ulule/limiter/v3/drivers/store/memory"
 
-	"github.com/reportit/reportit/internal/clientip"
-	"github.com/reportit/reportit/internal/hotline"
 	"github.com/reportit/reportit/internal/httpapi"
-	"github.com/reportit/reportit/internal/intake"
-	"github.com/reportit/reportit/internal/ratelimit"
-	"github.com/reportit/reportit/internal/sqlite"
 	"github.com/reportit/reportit/internal/token"
 )
 
@@ -88,63 +79,16 @@ func thumbprint(pub ed25519.PublicKey) string {
 
 func newAttackEnv(t testing.TB) *attackEnv {
 	t.Helper()
-	dir := t.TempDir()
-	clk := &clock{t: time.Now()}
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kid := seedKeyDir(t, filepath.Join(dir, "keys"), priv, clk.Now().Add(-time.Minute))
-	keys, err := token.OpenKeyring(filepath.Join(dir, "keys"), clk.Now)
-	if err != nil {
-		t.Fatal(err)
+	const never = "1000000000-H" // limits never in the way, even of fuzzing
+	e := newEnv(t, options{tokens: never, reports: never, global: never, seedKey: priv})
+	kid := thumbprint(priv.Public().(ed25519.PublicKey))
+	if e.keys.ActiveKID() != kid {
+		t.Fatalf("active kid %s, want the seeded %s", e.keys.ActiveKID(), kid)
 	}
-	if keys.ActiveKID() != kid {
-		t.Fatalf("active kid %s, want the seeded %s", keys.ActiveKID(), kid)
-	}
-	store, err := sqlite.Open(filepath.Join(dir, "reportit.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	d, err := hotline.Seed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := bytes.Repeat([]byte{7}, 32)
-	svc, err := intake.New(store, d, secret, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol := func(name string) ratelimit.Policy {
-		p, err := ratelimit.ParsePolicy(name, "1000000000-H") // never in the way, even of fuzzing
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	hIss, err := token.NewIssuer(keys, "reportit", 15*time.Minute, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hVer, err := token.NewVerifier(keys, "reportit", clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs, reg := &syncBuffer{}, prometheus.NewRegistry()
-	h := httpapi.New(httpapi.Deps{
-		Reports:       svc,
-		Tokens:        installations(t, keys, "reportit", clk.Now),
-		Limiter:       ratelimit.New(memory.NewStoreWithOptions(limiter.StoreOptions{Prefix: "limiter"}), secret),
-		Policies:      httpapi.Policies{Tokens: pol("tokens"), Reports: pol("reports"), Global: pol("global")},
-		ClientIP:      clientip.New(nil),
-		Store:         store,
-		Pull:          store,
-		HotlineTokens: token.NewHotlines(hIss, hVer),
-		Registry:      reg,
-		Log:           slog.New(slog.NewJSONHandler(logs, nil)),
-	})
-	e := &env{t: t, handler: h, keys: keys, logs: logs, reg: reg, now: clk.Now, clock: clk, store: store}
 	return &attackEnv{env: e, priv: priv, kid: kid, pull: e.hotlineClient("de-eco-beschwerdestelle")}
 }
 
