@@ -50,17 +50,25 @@ var fastRetries = []string{
 
 // sim is a running intake simulator.
 type sim struct {
-	base   string // http://127.0.0.1:PORT
-	intake string // base + /intake
-	secret string
-	cmd    *exec.Cmd
-	done   chan error
+	base    string // http://127.0.0.1:PORT
+	intake  string // base + /intake
+	secret  string
+	cmd     *exec.Cmd
+	done    chan error
+	stopped bool
 }
 
 func startSim(t *testing.T, args ...string) *sim {
 	t.Helper()
-	s := &sim{secret: webhook.NewSecret(), done: make(chan error, 1)}
-	cmd := exec.Command(binary, append([]string{"intake-sim", "-addr", "127.0.0.1:0", "-secret", s.secret}, args...)...)
+	return startSimAt(t, "127.0.0.1:0", webhook.NewSecret(), args...)
+}
+
+// startSimAt runs intake-sim on addr with secret, so that a portal stopped
+// during a test can come back where the server expects it.
+func startSimAt(t *testing.T, addr, secret string, args ...string) *sim {
+	t.Helper()
+	s := &sim{secret: secret, done: make(chan error, 1)}
+	cmd := exec.Command(binary, append([]string{"intake-sim", "-addr", addr, "-secret", secret}, args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	var stderr lockedBuffer
 	cmd.Stderr = &stderr
@@ -84,11 +92,18 @@ func startSim(t *testing.T, args ...string) *sim {
 	}
 	s.base = u.Scheme + "://" + u.Host
 	go func() { io.Copy(io.Discard, stdout); s.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-s.done
-	})
+	t.Cleanup(s.stop)
 	return s
+}
+
+// stop kills the portal process and waits for it; again, it does nothing.
+func (s *sim) stop() {
+	if s.stopped {
+		return
+	}
+	s.stopped = true
+	s.cmd.Process.Kill()
+	<-s.done
 }
 
 // env is what a server needs to push to s, with fast retries.

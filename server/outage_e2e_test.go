@@ -1,17 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/url"
-	"os"
-	"os/exec"
 	"sort"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -85,7 +79,7 @@ func TestLongOutageUnderLoad(t *testing.T) {
 	starts[len(phases)] = time.Now()
 	s1.setFaults(t, `{"down_s":600,"down_mode":"close"}`)
 	time.Sleep(200 * time.Millisecond) // pushes past the fault check finish
-	received1, attempts1 := s1.received(t), simAttemptLog(t, s1.sim)
+	received1, attempts1 := s1.received(t), simAttemptLog(t, s1)
 	stats1 := s1.stats(t)
 	s1.stop()
 	t.Logf("%6.1fs portal: process killed, connections refused", time.Since(outage).Seconds())
@@ -120,7 +114,7 @@ func TestLongOutageUnderLoad(t *testing.T) {
 		return m.has("reportit_delivery_queue_depth") && m.sum("reportit_delivery_queue_depth") == 0 &&
 			m.sum("reportit_delivery_oldest_undelivered_seconds") == 0
 	})
-	received2, attempts2 := s2.received(t), simAttemptLog(t, s2.sim)
+	received2, attempts2 := s2.received(t), simAttemptLog(t, s2)
 	stats2 := s2.stats(t)
 	byMarker := map[string]map[string]bool{}
 	resends := 0
@@ -243,53 +237,4 @@ func TestLongOutageUnderLoad(t *testing.T) {
 func crashAcks(l *crashLoad) []crashReport {
 	r, _ := l.results()
 	return r
-}
-
-// startSimAt runs intake-sim on addr with secret, so that a killed portal
-// can come back where the server expects it. Unlike startSim's, its
-// process can be stopped during the test.
-func startSimAt(t *testing.T, addr, secret string, args ...string) *stoppableSim {
-	t.Helper()
-	s := &stoppableSim{sim: &sim{secret: secret, done: make(chan error, 1)}}
-	cmd := exec.Command(binary, append([]string{"intake-sim", "-addr", addr, "-secret", secret}, args...)...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s.cmd = cmd
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "intake-sim listening on ") {
-		cmd.Process.Kill()
-		t.Fatalf("intake-sim: no address line (%q, %v); stderr: %s", line, err, stderr.String())
-	}
-	s.intake = strings.TrimSpace(strings.TrimPrefix(line, "intake-sim listening on "))
-	u, err := url.Parse(s.intake)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.base = u.Scheme + "://" + u.Host
-	go func() { io.Copy(io.Discard, stdout); s.done <- cmd.Wait() }()
-	t.Cleanup(s.stop)
-	return s
-}
-
-type stoppableSim struct {
-	*sim
-	stopped bool
-}
-
-// stop kills the portal process and waits for it.
-func (s *stoppableSim) stop() {
-	if s.stopped {
-		return
-	}
-	s.stopped = true
-	s.cmd.Process.Kill()
-	<-s.done
 }
