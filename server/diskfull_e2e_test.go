@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/reportit/reportit/internal/faultfs"
 	"io"
 	"net/http"
 	"os"
@@ -201,46 +202,13 @@ func untilAccepted(t *testing.T, p *proc, tok, tag string, ft *faultTally, since
 	}
 }
 
-// mountTmpfs mounts a tmpfs of size on a new directory, or skips t when
-// this process may not mount. It is unmounted in t's cleanup, registered
-// before the caller's, so after the server using it has stopped.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size="+size+",mode=0700"); err != nil {
-		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-			t.Skipf("this test mounts a small tmpfs and needs root (CAP_SYS_ADMIN): %v", err)
-		}
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			// Still busy (a test failed with the server running):
-			// detach, so no mount outlives the test.
-			if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-				t.Errorf("unmount %s: %v", dir, err)
-			}
-		}
-	})
-	return dir
-}
-
-func freeBytes(t *testing.T, dir string) int64 {
-	t.Helper()
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	return int64(st.Bavail) * st.Bsize
-}
-
 // fillDisk writes a ballast file that leaves about leave bytes free.
 func fillDisk(t *testing.T, dir, name string, leave int64) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
-	n := freeBytes(t, dir) - leave
+	n := faultfs.FreeBytes(t, dir) - leave
 	if n <= 0 {
-		t.Fatalf("only %d bytes free before the ballast", freeBytes(t, dir))
+		t.Fatalf("only %d bytes free before the ballast", faultfs.FreeBytes(t, dir))
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -339,7 +307,7 @@ func checkDatabase(t *testing.T, dataDir string, acks []accepted) {
 }
 
 func TestDiskFullAnswers503AndRecovers(t *testing.T) {
-	mnt := mountTmpfs(t, "8m")
+	mnt := faultfs.TmpfsForTest(t, "8m")
 	data := filepath.Join(mnt, "data")
 	p := start(t, data, noGlobalLimit)
 	tok := p.token(t)
@@ -357,7 +325,7 @@ func TestDiskFullAnswers503AndRecovers(t *testing.T) {
 	okBefore, _ := ft.counts()
 	took := hammerReports(p, tok, "full", ft, 4, 2*time.Minute, func() bool { return ft.lastAll(40, http.StatusServiceUnavailable) })
 	if !ft.lastAll(40, http.StatusServiceUnavailable) {
-		t.Fatalf("the disk did not fill within %s (%d bytes free; files %s)", took, freeBytes(t, mnt), lsR(mnt))
+		t.Fatalf("the disk did not fill within %s (%d bytes free; files %s)", took, faultfs.FreeBytes(t, mnt), lsR(mnt))
 	}
 	okFull, svcFull := ft.counts()
 	stillRunning(t, p)
@@ -369,7 +337,7 @@ func TestDiskFullAnswers503AndRecovers(t *testing.T) {
 		t.Errorf("/readyz with the disk full: %d", readyFull)
 	}
 	t.Logf("disk full after %d more reports in %s; %d answers 503; /readyz %d; %d bytes free",
-		okFull-okBefore, took.Round(time.Millisecond), svcFull, readyFull, freeBytes(t, mnt))
+		okFull-okBefore, took.Round(time.Millisecond), svcFull, readyFull, faultfs.FreeBytes(t, mnt))
 
 	// 2. Space comes back (the ballast goes): reports are accepted again,
 	// with no restart.
@@ -381,7 +349,7 @@ func TestDiskFullAnswers503AndRecovers(t *testing.T) {
 	n0, _ := ft.counts()
 	hammerReports(p, tok, "after-free", ft, 4, time.Minute, func() bool { ok, _ := ft.counts(); return ok >= n0+40 })
 	if !ft.lastAll(40, http.StatusAccepted) {
-		t.Fatalf("after the ballast went, not every report is accepted: last answers %v; %d bytes free; files %s; log %s", ft.last, freeBytes(t, mnt), lsR(mnt), tail(p.stderr.String(), 1500))
+		t.Fatalf("after the ballast went, not every report is accepted: last answers %v; %d bytes free; files %s; log %s", ft.last, faultfs.FreeBytes(t, mnt), lsR(mnt), tail(p.stderr.String(), 1500))
 	}
 	if code := readyzCode(t, p); code != http.StatusOK {
 		t.Errorf("/readyz after recovery: %d", code)
@@ -403,7 +371,7 @@ func TestDiskFullAnswers503AndRecovers(t *testing.T) {
 	n1, _ := ft.counts()
 	hammerReports(p, tok, "after-grow", ft, 4, time.Minute, func() bool { ok, _ := ft.counts(); return ok >= n1+40 })
 	if !ft.lastAll(40, http.StatusAccepted) {
-		t.Fatalf("after the remount, not every report is accepted: last answers %v; %d bytes free; files %s; log %s", ft.last, freeBytes(t, mnt), lsR(mnt), tail(p.stderr.String(), 1500))
+		t.Fatalf("after the remount, not every report is accepted: last answers %v; %d bytes free; files %s; log %s", ft.last, faultfs.FreeBytes(t, mnt), lsR(mnt), tail(p.stderr.String(), 1500))
 	}
 	stillRunning(t, p)
 	acks := ft.acknowledged()

@@ -10,6 +10,7 @@
 // durable: mounting needs root (mount(2) on /dev/fuse) or the fusermount
 // helper. Mount returns an error matching ErrCannotMount when the machine
 // does not allow it, so that tests can skip with a reason rather than fail.
+// TmpfsForTest gives the other failing disk, one that fills up.
 package faultfs
 
 import (

@@ -98,35 +98,6 @@ func TestFsyncFailureAcknowledgesNothing(t *testing.T) {
 	t.Logf("fsyncs %+v; store %+v", fsys.Stats(), s.Stats())
 }
 
-// mountTmpfs mounts a tmpfs of size on a new directory, or skips t.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size="+size+",mode=0700"); err != nil {
-		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-			t.Skipf("this test mounts a small tmpfs and needs root (CAP_SYS_ADMIN): %v", err)
-		}
-		t.Fatalf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-				t.Errorf("unmount %s: %v", dir, err)
-			}
-		}
-	})
-	return dir
-}
-
-func freeBytes(t *testing.T, dir string) int64 {
-	t.Helper()
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	return int64(st.Bavail) * st.Bsize
-}
-
 // TestDiskFullGivesWALSpaceBack fills a small tmpfs, then gives space
 // back in two steps. The checkpointer is off (it ticks only when called),
 // so only the writer can give the WAL's space back.
@@ -137,7 +108,7 @@ func freeBytes(t *testing.T, dir string) int64 {
 // amount of space coming back bit by bit would ever be enough. All the
 // space back: the very next report is stored, and the WAL was truncated.
 func TestDiskFullGivesWALSpaceBack(t *testing.T) {
-	dir := mountTmpfs(t, "3m")
+	dir := faultfs.TmpfsForTest(t, "3m")
 	path := filepath.Join(dir, "reports.db")
 	s, err := Open(path, withCheckpointer(1<<30))
 	if err != nil {
@@ -145,7 +116,7 @@ func TestDiskFullGivesWALSpaceBack(t *testing.T) {
 	}
 	defer s.Close()
 	ballast := filepath.Join(dir, "ballast")
-	if err := os.WriteFile(ballast, make([]byte, freeBytes(t, dir)-512<<10), 0o600); err != nil {
+	if err := os.WriteFile(ballast, make([]byte, faultfs.FreeBytes(t, dir)-512<<10), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	accept := func() error {
@@ -188,7 +159,7 @@ func TestDiskFullGivesWALSpaceBack(t *testing.T) {
 		}
 	}
 	t.Logf("with 32 KiB back: database file %d -> %d bytes, WAL %d -> %d, %d bytes free",
-		db, mustSize(t, path), wal, mustSize(t, path+"-wal"), freeBytes(t, dir))
+		db, mustSize(t, path), wal, mustSize(t, path+"-wal"), faultfs.FreeBytes(t, dir))
 
 	// All the space back.
 	if err := os.Remove(ballast); err != nil {
