@@ -103,15 +103,7 @@ func pgReportIDs(ctx context.Context, dbURL string) (map[string]struct{}, error)
 		return nil, err
 	}
 	defer rows.Close()
-	ids := map[string]struct{}{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids[id] = struct{}{}
-	}
-	return ids, rows.Err()
+	return scanIDs(rows)
 }
 
 // redisDB is the Redis database a run's rate limits count in.

@@ -159,6 +159,18 @@ func storedIDs(ctx context.Context, path string) (map[string]struct{}, error) {
 		return nil, err
 	}
 	defer rows.Close()
+	return scanIDs(rows)
+}
+
+// idRows is what database/sql's and pgx's rows have in common.
+type idRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// scanIDs reads rows of one id each into a set.
+func scanIDs(rows idRows) (map[string]struct{}, error) {
 	ids := map[string]struct{}{}
 	for rows.Next() {
 		var id string
